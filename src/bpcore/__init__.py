@@ -1,0 +1,69 @@
+"""bpcore: use, finetune and save state-of-the-art models for nine tasks, with model families as plugins.
+
+Example::
+
+    import bpcore
+
+    tv = bpcore.TextVectorisation()          # the default: all-MiniLM-L6-v2 (bp-st)
+    vectors = tv(["iPhone 12 128GB", "Apple iPhone 12, 128 GB"])
+    bpcore.cosine_similarity(vectors[0], vectors[1])
+
+Importing bpcore imports no torch and no model library; they load with the first model.
+"""
+
+from bpcore.errors import (
+    BpcoreError,
+    InputError,
+    InputTypeError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PluginNotInstalledError,
+    TaskNotSupportedError,
+    TrainingError,
+    UnsafeLoadError,
+)
+from bpcore.functions import cosine_similarity
+from bpcore.plugins import hookimpl, register_plugin, unregister_plugin
+from bpcore.saving import load, save
+from bpcore.tasknames import TASKS
+from bpcore.tasks import (
+    QA,
+    Emotion,
+    ImageClassification,
+    ImageTextVectorisation,
+    ImageVectorisation,
+    Summarisation,
+    TextClassification,
+    TextGeneration,
+    TextVectorisation,
+)
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "QA",
+    "TASKS",
+    "BpcoreError",
+    "Emotion",
+    "ImageClassification",
+    "ImageTextVectorisation",
+    "ImageVectorisation",
+    "InputError",
+    "InputTypeError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "PluginNotInstalledError",
+    "Summarisation",
+    "TaskNotSupportedError",
+    "TextClassification",
+    "TextGeneration",
+    "TextVectorisation",
+    "TrainingError",
+    "UnsafeLoadError",
+    "cosine_similarity",
+    "hookimpl",
+    "load",
+    "register_plugin",
+    "save",
+    "unregister_plugin",
+]

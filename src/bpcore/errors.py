@@ -1,0 +1,60 @@
+"""The exceptions bpcore raises. Catch :class:`BpcoreError` to catch them all."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class BpcoreError(Exception):
+    """Base class of every error bpcore raises on purpose."""
+
+
+class InputError(BpcoreError, ValueError):
+    """Task input or finetuning params that do not fit the task's schema.
+
+    ``problems`` lists each problem as ``(field, message)``, where ``field`` is a path
+    such as ``params.texts[2]``.
+
+    Example::
+
+        try:
+            tv.finetune({"texts1": ["a"], "texts2": []})
+        except bpcore.InputError as error:
+            print(error.problems)
+    """
+
+    def __init__(self, problems: Sequence[tuple[str, str]] | str, field: str | None = None):
+        if isinstance(problems, str):
+            problems = [(field or "input", problems)]
+        self.problems: list[tuple[str, str]] = list(problems)
+        self.field = self.problems[0][0] if self.problems else field
+        lines = [f"{where}: {message}" for where, message in self.problems]
+        super().__init__("; ".join(lines) if len(lines) < 2 else "\n  " + "\n  ".join(lines))
+
+
+class InputTypeError(InputError, TypeError):
+    """An input of the wrong type (also a :class:`TypeError`)."""
+
+
+class ModelNotFoundError(BpcoreError, LookupError):
+    """No registered model, alias or saved model has that name."""
+
+
+class PluginNotInstalledError(ModelNotFoundError):
+    """A task has no model because the plugin that provides one is not installed."""
+
+
+class TaskNotSupportedError(BpcoreError, ValueError):
+    """The model does not implement (or cannot finetune) the requested task."""
+
+
+class ModelLoadError(BpcoreError, OSError):
+    """A model's files or weights could not be loaded (offline hub id, missing file, bad folder)."""
+
+
+class UnsafeLoadError(BpcoreError, PermissionError):
+    """Loading would unpickle data, which can run code: pass ``trust_pickle=True`` to allow it."""
+
+
+class TrainingError(BpcoreError, RuntimeError):
+    """Finetuning could not go on (for example, the loss became NaN)."""

@@ -1,0 +1,26 @@
+"""The hooks a bpcore plugin can implement.
+
+Hook implementations must stay cheap: they run whenever models are listed, so they declare
+metadata and import no torch and no model library.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from bpcore.registry import RegisterClass, RegisterModel
+
+hookspec = pluggy.HookspecMarker("bpcore")
+
+
+@hookspec
+def register_models(register: RegisterModel) -> None:
+    """Declare models by calling ``register(name=..., factory="module:attr", tasks=[...], ...)``."""
+
+
+@hookspec
+def register_model_classes(register: RegisterClass) -> None:
+    """Export model classes as ``bpcore.models.<Name>`` by calling ``register("Name", "module:attr")``."""

@@ -1,0 +1,80 @@
+"""AutoModel: load any registered model by name, and list what is available."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bpcore.registry import get_registry
+
+
+def _display(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        print(f"Name         {row['name']}")
+        print(f"Description  {row['description']}")
+        print(f"Tasks        {', '.join(row['tasks'])}")
+        if row["finetunable"]:
+            print(f"Finetunable  {', '.join(row['finetunable'])}")
+        if row["aliases"]:
+            print(f"Aliases      {', '.join(row['aliases'])}")
+        print("-" * 60)
+
+
+def list_model_rows(
+    task: str | None = None,
+    limit: int | None = None,
+    aliases: Mapping[str, str] | None = None,
+    pattern: str | None = None,
+) -> list[dict[str, Any]]:
+    registry = get_registry()
+    rows = []
+    for spec in registry.list_models(task=task, pattern=pattern)[:limit]:
+        row = spec.as_dict()
+        row["aliases"] = sorted(set(registry.aliases_of(spec.name, task)) | {a for a, n in (aliases or {}).items() if n == spec.name})
+        rows.append(row)
+    return rows
+
+
+class AutoModel:
+    """Load a model by name, alias or saved path; list the registered models.
+
+    Example::
+
+        from bpcore.models import AutoModel
+
+        AutoModel.list_models(task="text-vectorisation", display=True)
+        model = AutoModel.from_pretrained("all-minilm-l6-v2")
+    """
+
+    @staticmethod
+    def from_pretrained(
+        model_name: str,
+        aliases: Mapping[str, str] | None = None,
+        device: str | None = None,
+        task: str | None = None,
+    ) -> Any:
+        """Build a registered model (or load a model saved with :func:`bpcore.save`)."""
+        from bpcore.saving import find_saved_model, load
+
+        saved = find_saved_model(model_name)
+        if saved is not None and not (aliases and model_name in aliases) and model_name not in get_registry().specs:
+            return load(saved, device=device)
+        return get_registry().resolve(model_name, task=task, aliases=aliases).load(device=device)
+
+    @staticmethod
+    def list_models(
+        task: str | None = None,
+        return_dict: bool = False,
+        display: bool = False,
+        limit: int | None = None,
+        aliases: Mapping[str, str] | None = None,
+        pattern: str | None = None,
+    ) -> list[dict[str, Any]] | dict[str, dict[str, Any]] | None:
+        """Registered models: a list of dicts, a dict keyed by name, or printed with ``display=True``."""
+        rows = list_model_rows(task=task, limit=limit, aliases=aliases, pattern=pattern)
+        if display:
+            _display(rows)
+            return None
+        if return_dict:
+            return {row["name"]: {k: v for k, v in row.items() if k != "name"} for row in rows}
+        return rows

@@ -1,0 +1,172 @@
+"""The generic model bases every bpcore model builds on."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bpcore.devices import resolve_device
+from bpcore.errors import TaskNotSupportedError
+from bpcore.naming import check_model_name
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+class _RecordsInitArguments(type(torch.nn.Module)):  # type: ignore[misc]
+    # Saving needs the arguments a model was built with; recording them here spares every
+    # subclass from having to list them again.
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        model = super().__call__(*args, **kwargs)
+        if "_init_arguments" not in model.__dict__:
+            bound = inspect.signature(cls.__init__).bind(model, *args, **kwargs)
+            arguments = dict(bound.arguments)
+            arguments.pop("self", None)
+            extra = arguments.pop("kwargs", None) if "kwargs" in inspect.signature(cls.__init__).parameters else None
+            arguments.update(extra or {})
+            arguments.pop("device", None)
+            model.__dict__["_init_arguments"] = arguments
+        return model
+
+
+class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
+    """The base class of a bpcore model.
+
+    A model is called with a task's input dict and the task string, always batched by the
+    tasks (lists, one entry per item); it returns one JSON-ready answer per item.
+    To support finetuning for a task, implement ``process_batch(params, task)`` (one example
+    → model-ready data), ``training_step(batch, task)`` (see each task for what it returns),
+    and optionally ``collate_batch(items, task)``, ``pre_finetuning(...)`` and
+    ``configure_optimizers()``.
+
+    Example::
+
+        class Shouter(BaseModel):
+            def __init__(self, **kwargs):
+                super().__init__(None, name="shouter", tasks=["emotion"], **kwargs)
+
+            def __call__(self, task_input, task="emotion"):
+                return ["anger" for _ in task_input["text"]]
+    """
+
+    #: Batch size the model trains best with; finetuning starts from it.
+    optimal_batch_size: int = 16
+
+    def __init__(
+        self,
+        model: Callable[..., Any] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.name = check_model_name(name) if name is not None else None
+        self.description = description or ""
+        self.tasks = list(tasks or [])
+        self.details = dict(details or {})
+        self.device = device
+
+    def __call__(self, task_input: Mapping[str, Any], task: str | None = None, **kwargs: Any) -> Any:
+        if self.model is None:
+            raise TaskNotSupportedError(f"{type(self).__name__} implements no inference")
+        return self.model(task_input, **kwargs)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.model is None:
+            raise NotImplementedError
+        return self.model(*args, **kwargs)
+
+    # -- what tasks ask -------------------------------------------------------------------
+    def supports(self, task: str) -> bool:
+        return task in self.tasks
+
+    def can_finetune(self, task: str) -> bool:
+        finetunable = self.details.get("finetunable")
+        listed = finetunable is None or task in finetunable
+        return listed and callable(getattr(self, "process_batch", None)) and callable(getattr(self, "training_step", None))
+
+    def num_parameters(self) -> int:
+        return sum(parameter.numel() for parameter in self.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (the requested device while the model has none)."""
+        for tensor in itertools.chain(self.parameters(), self.buffers()):
+            return tensor.device
+        return self.__dict__["_device"]
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self.__dict__["_device"] = resolve_device(value)
+
+    # -- saving ---------------------------------------------------------------------------
+    @property
+    def init_arguments(self) -> dict[str, Any]:
+        """The arguments the model was built with (without ``device``)."""
+        return dict(self.__dict__.get("_init_arguments", {}))
+
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """Write what rebuilds this model into ``directory``; return JSON config for :meth:`from_saved`.
+
+        The default stores the constructor arguments and the weights as safetensors; models
+        whose arguments point at files (a hub id, a local folder) override this to copy them in.
+        """
+        from safetensors.torch import save_model
+
+        save_model(self, str(directory / WEIGHTS_FILE))
+        return {"init_arguments": self.init_arguments, "weights": WEIGHTS_FILE, "extra": self.extra_config()}
+
+    def extra_config(self) -> dict[str, Any]:
+        """JSON state beyond the constructor arguments (e.g. labels a finetuned head was built for)."""
+        return {}
+
+    def apply_extra_config(self, config: Mapping[str, Any]) -> None:
+        """Rebuild what :meth:`extra_config` describes, before the saved weights are loaded."""
+
+    @classmethod
+    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> BaseModel:
+        """Rebuild a model written by :meth:`save_files`."""
+        from safetensors.torch import load_model
+
+        model = cls(**config["init_arguments"], device=device)
+        model.apply_extra_config(config.get("extra") or {})
+        load_model(model, str(directory / config["weights"]), device=str(model.device))
+        return model
+
+
+class PathModel(BaseModel):
+    """A model built from a path or hub id by ``init_model`` (and optionally a tokenizer).
+
+    Example::
+
+        from transformers import AutoModelForPreTraining, AutoTokenizer
+        model = PathModel("t5-base", init_model=AutoModelForPreTraining.from_pretrained,
+                          init_tokenizer=AutoTokenizer.from_pretrained)
+    """
+
+    def __init__(
+        self,
+        model_path: str,
+        init_model: Callable[[str], Any],
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        tokenizer_path: str | None = None,
+        init_tokenizer: Callable[[str], Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__(None, name=name, description=description, tasks=tasks, details=details, device=device)
+        self.model_path = model_path
+        self.tokenizer_path = tokenizer_path or model_path
+        self.model = init_model(model_path)
+        self.tokenizer = init_tokenizer(self.tokenizer_path) if init_tokenizer is not None else None
+        if isinstance(self.model, torch.nn.Module):
+            self.model.to(self.device)

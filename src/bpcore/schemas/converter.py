@@ -1,0 +1,125 @@
+"""One cattrs converter for every task schema: strict types, and errors that name the field and item."""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any, NewType, TypeVar
+
+import attrs
+import cattrs
+from cattrs._compat import is_mutable_sequence
+from cattrs.cols import list_structure_factory
+from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
+
+from bpcore.errors import InputError, InputTypeError
+
+T = TypeVar("T")
+
+#: A path to an image file, a base64-encoded image, or a ``PIL.Image.Image``.
+ImageRef = NewType("ImageRef", object)
+#: A group id for triplet finetuning: an int or a string.
+Group = NewType("Group", object)
+
+converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _strict_str(value: Any, _: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _strict_int(value: Any, _: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _strict_float(value: Any, _: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value}")
+    return float(value)
+
+
+def _strict_bool(value: Any, _: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
+def _image_ref(value: Any, _: Any) -> Any:
+    pil_image = sys.modules.get("PIL.Image")
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("expected an image path or base64 string, got an empty string")
+        return value
+    if pil_image is not None and isinstance(value, pil_image.Image):
+        return value
+    raise TypeError(f"expected an image path, base64 string or PIL image, got {type(value).__name__}")
+
+
+def _group(value: Any, _: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise TypeError(f"expected a group id (integer or string), got {type(value).__name__}")
+    return value
+
+
+def _strict_list_factory(list_type: Any) -> Any:
+    structure_items = list_structure_factory(list_type, converter)
+
+    def structure(value: Any, cls: Any) -> list[Any]:
+        # cattrs would happily turn a string into a list of characters.
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        return structure_items(value, cls)
+
+    return structure
+
+
+converter.register_structure_hook(str, _strict_str)
+converter.register_structure_hook(int, _strict_int)
+converter.register_structure_hook(float, _strict_float)
+converter.register_structure_hook(bool, _strict_bool)
+converter.register_structure_hook(ImageRef, _image_ref)
+converter.register_structure_hook(Group, _group)
+converter.register_structure_hook_factory(is_mutable_sequence, _strict_list_factory)
+
+
+def _format(error: BaseException, expected: Any) -> str:
+    if isinstance(error, KeyError):
+        return "required field missing"
+    if isinstance(error, ForbiddenExtraKeysError):
+        return f"unknown key(s) {sorted(error.extra_fields)}"
+    if isinstance(error, (TypeError, ValueError)) and str(error) and not isinstance(error, BaseValidationError):
+        return str(error)
+    name = getattr(expected, "__name__", None) or str(expected)
+    return f"invalid value, expected {name}"
+
+
+def _problems(error: BaseValidationError, root: str) -> list[tuple[str, str]]:
+    problems = []
+    for line in cattrs.transform_error(error, path=root, format_exception=_format):
+        message, _, where = line.rpartition(" @ ")
+        problems.append((where or root, message or line))
+    return problems
+
+
+def structure(data: Any, cls: type[T], root: str) -> T:
+    """Structure plain dicts and lists into ``cls``, raising :class:`InputError` on any problem."""
+    if not isinstance(data, Mapping):
+        keys = ", ".join(field.name for field in attrs.fields(cls))  # type: ignore[arg-type]
+        raise InputTypeError(f"expected a dict with keys {keys}, got {type(data).__name__}", field=root)
+    try:
+        value = converter.structure(dict(data), cls)
+    except BaseValidationError as error:
+        problems = _problems(error, root)
+        all_types = all(message.startswith("expected a") for _, message in problems)
+        raise (InputTypeError if all_types else InputError)(problems) from None
+    check = getattr(value, "check", None)
+    if check is not None:
+        check(root)
+    return value

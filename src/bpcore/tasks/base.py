@@ -1,0 +1,311 @@
+"""What every task shares: choosing its model, validating input, finetuning, saving, listing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import attrs
+
+from bpcore.errors import InputError, InputTypeError, TaskNotSupportedError
+from bpcore.registry import get_registry
+from bpcore.schemas import structure
+
+if TYPE_CHECKING:
+    import torch
+
+    from bpcore.batching import Example
+    from bpcore.training import History
+
+T = TypeVar("T")
+
+#: How a variant turns a model's ``training_step`` output into a loss.
+LOSS_FROM_MODEL = "model"
+LOSS_CROSS_ENTROPY = "cross_entropy"
+LOSS_BINARY_CROSS_ENTROPY = "binary_cross_entropy"
+LOSS_COSINE = "cosine_similarity"
+LOSS_TRIPLET = "triplet"
+
+
+@attrs.frozen
+class Variant:
+    """One way to finetune a task: its params schema, how rows become examples, its loss."""
+
+    params: type
+    examples: Callable[[Any, Any, Mapping[str, Any]], list[Example]]
+    loss: str
+    groups_field: str | None = None
+
+
+class Task:
+    """Base class of the nine tasks; a task is a thin, validating front for a model.
+
+    ``model`` is ``None`` (the task's default), a registered name or alias, the name or path
+    of a model saved with :func:`bpcore.save`, or a model object.
+    """
+
+    task: ClassVar[str]
+    #: Finetuning variants; the first is the default.
+    variants: ClassVar[dict[str, Variant]] = {}
+    #: Task-specific finetuning keywords and their defaults.
+    finetune_options: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, model: Any = None, device: str | None = None) -> None:
+        self.device = device
+        self.model = self._resolve_model(model, device)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={getattr(self.model, 'name', None) or type(self.model).__name__!r})"
+
+    # -- models ---------------------------------------------------------------------------
+    def _resolve_model(self, model: Any, device: str | None) -> Any:
+        from bpcore.saving import find_saved_model, load
+
+        registry = get_registry()
+        if model is None:
+            return registry.default_for(self.task).load(device=device)
+        if isinstance(model, str):
+            saved = find_saved_model(model)
+            if saved is not None and model not in registry.specs:
+                model = load(saved, device=device)
+            else:
+                return registry.resolve(model, task=self.task).load(device=device)
+        elif isinstance(model, type):
+            model = model(device=device)
+        tasks = getattr(model, "tasks", None)
+        if tasks is not None and self.task not in tasks:
+            raise TaskNotSupportedError(f"{type(model).__name__} does not support {self.task!r}; it supports {list(tasks)}")
+        if not callable(model):
+            raise InputTypeError(f"a model must be callable, got {type(model).__name__}", field="model")
+        return model
+
+    @classmethod
+    def list_models(
+        cls, return_dict: bool = False, display: bool = False, limit: int | None = None
+    ) -> list[dict[str, Any]] | dict[str, dict[str, Any]] | None:
+        """The registered models that support this task."""
+        from bpcore.models.auto import AutoModel
+
+        return AutoModel.list_models(task=cls.task, return_dict=return_dict, display=display, limit=limit)
+
+    # -- inference ------------------------------------------------------------------------
+    def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
+        value = structure(data, schema, root="input")
+        payload = attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
+        if "image" in payload:
+            from bpcore.images import load_images
+
+            payload["image"] = load_images(payload["image"], "input.image")
+        output = self.model(payload, task=self.task, **model_kwargs)
+        return output[0] if single else output
+
+    # -- finetuning -----------------------------------------------------------------------
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        variant: str | None = None,
+        validation_split: float | tuple[Sequence[int], Sequence[int]] = 0.15,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Callable[[Any, int], torch.Tensor] | None = None,
+        configure_optimizers: Callable[[], torch.optim.Optimizer] | None = None,
+        seed: int | None = None,
+        **task_options: Any,
+    ) -> History:
+        """Finetune the task's model on ``params`` and return the per-epoch :class:`~bpcore.training.History`.
+
+        Each task documents its params keys and options; after finetuning, the weights of
+        the epoch with the best validation loss are loaded and the task uses them.
+        """
+        from bpcore.batching import Collator, ExampleDataset
+        from bpcore.training import fit
+
+        name, chosen = self._variant(variant)
+        options = self._options(task_options)
+        if not self._can_finetune():
+            raise TaskNotSupportedError(
+                f"{getattr(self.model, 'name', None) or type(self.model).__name__} cannot be finetuned for {self.task!r}; "
+                f"finetunable models: {[m['name'] for m in self.list_models() if self.task in m['finetunable']]}"  # type: ignore[index,union-attr]
+            )
+        data = structure(params, chosen.params, root="params")
+        self._check_data(data)
+        examples = chosen.examples(self, data, options)
+        self._pre_finetuning(data, name)
+        process = getattr(self.model, "process_batch")
+        dataset = ExampleDataset(examples, lambda view: process(view, task=self.task))
+        collate = getattr(self.model, "collate_batch", None)
+        collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
+        make_batch_sampler = usable_validation = None
+        if chosen.groups_field is not None:
+            from bpcore.samplers import GroupBatchSampler
+
+            groups = [example.target for example in examples]
+
+            def make_batch_sampler(indices: Sequence[int], size: int, part_seed: int) -> GroupBatchSampler:
+                return GroupBatchSampler([groups[i] for i in indices], batch_size=max(2, size), seed=part_seed)
+
+            def usable_validation(indices: Sequence[int]) -> bool:
+                held_out = [groups[i] for i in indices]
+                return any(held_out.count(group) > 1 for group in set(held_out))
+
+        return fit(
+            self.model,
+            dataset,
+            step=step or self._default_step(chosen.loss),
+            configure_optimizers=configure_optimizers or self._configure_optimizers,
+            collate_fn=collator,
+            make_batch_sampler=make_batch_sampler,
+            validation_split=validation_split,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimal_batch_size=optimal_batch_size,
+            early_stopping_epochs=early_stopping_epochs,
+            train_dataloader=train_dataloader,
+            val_dataloader=val_dataloader,
+            seed=seed,
+            usable_validation=usable_validation,
+            cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
+        )
+
+    def _variant(self, variant: str | None) -> tuple[str, Variant]:
+        if not self.variants:
+            raise TaskNotSupportedError(f"{self.task!r} has no finetuning")
+        name = variant or next(iter(self.variants))
+        if name not in self.variants:
+            raise InputError(f"unknown variant {name!r}; {self.task} has {list(self.variants)}", field="variant")
+        return name, self.variants[name]
+
+    def _options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = set(given) - set(self.finetune_options)
+        if unknown:
+            raise InputTypeError(
+                f"unknown finetuning option(s) {sorted(unknown)}; {self.task} takes {sorted(self.finetune_options)}",
+                field=sorted(unknown)[0],
+            )
+        options = {**self.finetune_options, **given}
+        for key, value in options.items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InputError(f"must be a positive integer, got {value!r}", field=key)
+        return options
+
+    def _can_finetune(self) -> bool:
+        can = getattr(self.model, "can_finetune", None)
+        if can is not None:
+            return bool(can(self.task))
+        return callable(getattr(self.model, "process_batch", None)) and callable(getattr(self.model, "training_step", None))
+
+    def _check_data(self, data: Any) -> None:
+        """Check the data before any training starts (e.g. that every image opens)."""
+
+    def _pre_finetuning(self, data: Any, variant: str) -> None:
+        prepare = getattr(self.model, "pre_finetuning", None)
+        if callable(prepare):
+            prepare(**self._pre_finetuning_arguments(data, variant))
+
+    def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
+        """What the model's ``pre_finetuning`` is told (e.g. the labels, to build a head)."""
+        return {}
+
+    def _configure_optimizers(self) -> torch.optim.Optimizer:
+        own = getattr(self.model, "configure_optimizers", None)
+        if callable(own):
+            return own()
+        return self.configure_optimizers()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """The task's default optimizer (used when neither the caller nor the model gives one)."""
+        import torch
+
+        return torch.optim.AdamW(self.model.parameters(), lr=1e-5)
+
+    # -- steps: one per kind of loss --------------------------------------------------------
+    def _default_step(self, loss: str) -> Callable[[Any, int], torch.Tensor]:
+        return {
+            LOSS_FROM_MODEL: self.step,
+            LOSS_CROSS_ENTROPY: self.step_single_label,
+            LOSS_BINARY_CROSS_ENTROPY: self.step_multi_label,
+            LOSS_COSINE: self.step_cosine,
+            LOSS_TRIPLET: self.step_triplet,
+        }[loss]
+
+    def _training_step(self, batch: Mapping[str, Any]) -> Any:
+        return self.model.training_step(batch["inputs"], task=self.task)
+
+    def step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """The model's own loss (``training_step`` returns it)."""
+        return self._training_step(batch)
+
+    def step_single_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """Cross-entropy of the model's logits against the label indices."""
+        import torch.nn.functional as F
+
+        return F.cross_entropy(self._training_step(batch), batch["targets"])
+
+    def step_multi_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """Per-label sigmoid cross-entropy against the multi-hot targets."""
+        import torch.nn.functional as F
+
+        logits = self._training_step(batch)
+        return F.binary_cross_entropy_with_logits(logits, batch["targets"].to(logits.dtype))
+
+    def step_cosine(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """Squared error between each pair's cosine similarity and its target score."""
+        from bpcore.batching import split_views
+        from bpcore.losses import cosine_similarity_loss
+
+        vectors1, vectors2 = split_views(self._training_step(batch), batch["views"])
+        return cosine_similarity_loss(vectors1, vectors2, batch["targets"])
+
+    def step_triplet(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """Semi-hard triplet loss over the batch's groups."""
+        from bpcore.losses import TripletSemiHardLoss
+
+        if not hasattr(self, "_triplet_loss"):
+            self._triplet_loss = TripletSemiHardLoss()
+        return self._triplet_loss(self._training_step(batch), batch["targets"])
+
+    # -- saving ---------------------------------------------------------------------------
+    def save(self, name: str, description: str | None = None, details: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Save the task's model (see :func:`bpcore.save`); returns the folder."""
+        from bpcore.saving import save
+
+        return save(self.model, name=name, description=description, details=details, **kwargs)
+
+
+def as_batch(value: Any, is_single: Callable[[Any], bool]) -> tuple[list[Any], bool]:
+    """``(items, single)``: wrap a single item in a list, pass lists through."""
+    if is_single(value):
+        return [value], True
+    return value, False
+
+
+def is_text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def is_image(value: Any) -> bool:
+    return not isinstance(value, (list, tuple))
+
+
+def per_item_labels(labels: Any, count: int) -> Any:
+    """One label list for every item, or one list per item, as a list per item."""
+    if labels is None:
+        return None
+    if isinstance(labels, (list, tuple)) and labels and all(isinstance(item, (list, tuple)) for item in labels):
+        return labels
+    return [labels] * count
+
+
+def group_index(groups: Sequence[Any]) -> list[int]:
+    """Group ids (ints or strings) as consecutive integers."""
+    index: dict[Any, int] = {}
+    return [index.setdefault(group, len(index)) for group in groups]
+
+
+def label_index(labels: Sequence[str]) -> dict[str, int]:
+    """Sorted unique labels numbered from 0."""
+    return {label: index for index, label in enumerate(sorted(set(labels)))}

@@ -1,0 +1,75 @@
+"""Image classification: zero-shot with labels, or finetuned single- or multi-label."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bpcore.batching import Example
+from bpcore.schemas import ImageClassificationInput, ImageClassificationParams, MultiLabelImageClassificationParams
+from bpcore.tasknames import IMAGE_CLASSIFICATION
+from bpcore.tasks.base import (
+    LOSS_BINARY_CROSS_ENTROPY,
+    LOSS_CROSS_ENTROPY,
+    Task,
+    Variant,
+    as_batch,
+    is_image,
+    per_item_labels,
+)
+from bpcore.tasks.image_vectorisation import check_images
+from bpcore.tasks.text_classification import labels_of, multi_hot
+
+
+def single_label_examples(task: Task, data: ImageClassificationParams, options: Mapping[str, Any]) -> list[Example]:
+    index = labels_of(data)
+    return [Example(({"image": image},), index[label]) for image, label in zip(data.images, data.labels)]
+
+
+def multi_label_examples(
+    task: Task, data: MultiLabelImageClassificationParams, options: Mapping[str, Any]
+) -> list[Example]:
+    index = labels_of(data)
+    return [Example(({"image": image},), multi_hot(labels, index)) for image, labels in zip(data.images, data.labels)]
+
+
+class ImageClassification(Task):
+    """Assign probabilities to labels for images (paths, base64 strings or PIL images).
+
+    Example::
+
+        ic = bpcore.ImageClassification()
+        ic("images/dog.png", ["cat", "dog"])        # {"cat": 0.01, "dog": 0.99}
+        ic.finetune({"images": [...], "labels": ["beagle", "dachshund", ...]})
+
+    The model's ``training_step`` returns logits per label; variants ``single_label``
+    (cross-entropy) and ``multi_label`` (labels as lists, a sigmoid per label).
+    """
+
+    task = IMAGE_CLASSIFICATION
+    variants = {
+        "single_label": Variant(ImageClassificationParams, single_label_examples, LOSS_CROSS_ENTROPY),
+        "multi_label": Variant(MultiLabelImageClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY),
+    }
+
+    def __call__(self, image: Any, labels: list[str] | list[list[str]] | None = None, top_k: int = 0) -> Any:
+        """Probabilities per label: ``{label: p}`` for an image, a list of them for a list."""
+        images, single = as_batch(image, is_image)
+        data = {"image": images, "labels": per_item_labels(labels, len(images)), "top_k": top_k}
+        return self._infer(ImageClassificationInput, data, single)
+
+    def _check_data(self, data: Any) -> None:
+        check_images(data, ("images",))
+
+    def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
+        index = labels_of(data)
+        arguments: dict[str, Any] = {"labels": {i: label for label, i in index.items()}, "num_classes": len(index)}
+        if variant == "multi_label":
+            arguments["multi_label"] = True
+        return arguments
+
+    def configure_optimizers(self) -> Any:
+        """SGD, learning rate 1e-1, weight decay 1e-4."""
+        import torch
+
+        return torch.optim.SGD(self.model.parameters(), lr=1e-1, weight_decay=1e-4)

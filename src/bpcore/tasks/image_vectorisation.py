@@ -1,0 +1,58 @@
+"""Image vectorisation: an image to a vector, finetuned with triplets or cosine-similarity pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bpcore.batching import Example
+from bpcore.images import check_image
+from bpcore.schemas import ImageGroupParams, ImageInput, ImagePairParams
+from bpcore.tasknames import IMAGE_VECTORISATION
+from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_image
+
+
+def group_examples(task: Task, data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
+    return [Example(({"image": image},), group) for image, group in zip(data.images, group_index(data.groups))]
+
+
+def pair_examples(task: Task, data: ImagePairParams, options: Mapping[str, Any]) -> list[Example]:
+    return [
+        Example(({"image": a}, {"image": b}), score) for a, b, score in zip(data.imgs1, data.imgs2, data.similarity_scores)
+    ]
+
+
+def check_images(data: Any, fields: tuple[str, ...]) -> None:
+    for field in fields:
+        for index, image in enumerate(getattr(data, field, None) or []):
+            check_image(image, f"params.{field}[{index}]")
+
+
+class ImageVectorisation(Task):
+    """Turn images (paths, base64 strings or PIL images) into vectors.
+
+    Example::
+
+        iv = bpcore.ImageVectorisation()
+        iv("images/dog.png")
+        iv.finetune({"images": [...], "groups": [0, 1, 0, 2]})               # triplet
+        iv.finetune({"imgs1": [...], "imgs2": [...], "similarity_scores": [1.0, 0.0]},
+                    variant="cosine_similarity")
+
+    The model's ``process_batch`` receives ``{"image": <path, base64 or PIL image>}``; decode
+    it with :func:`bpcore.images.load_image`.
+    """
+
+    task = IMAGE_VECTORISATION
+    variants = {
+        "triplet": Variant(ImageGroupParams, group_examples, LOSS_TRIPLET, groups_field="groups"),
+        "cosine_similarity": Variant(ImagePairParams, pair_examples, LOSS_COSINE),
+    }
+
+    def __call__(self, image: Any, return_tensor: bool = False) -> Any:
+        """Vectorise an image (a vector) or a list of images (a list of vectors)."""
+        images, single = as_batch(image, is_image)
+        return self._infer(ImageInput, {"image": images}, single, return_tensor=return_tensor)
+
+    def _check_data(self, data: Any) -> None:
+        check_images(data, ("images", "imgs1", "imgs2"))

@@ -1,0 +1,54 @@
+"""Question answering over a context, optionally conversational (previous questions and answers)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bpcore.batching import Example
+from bpcore.schemas import QAInput, QAParams
+from bpcore.tasknames import QA as QA_TASK
+from bpcore.tasks.base import LOSS_FROM_MODEL, Variant
+from bpcore.tasks.text_to_text import TextToTextTask
+
+
+def qa_examples(task: Any, data: QAParams, options: Mapping[str, Any]) -> list[Example]:
+    prev_qas = data.prev_qas or [[] for _ in data.questions]
+    return [
+        Example(({"question": question, "context": context, "prev_qa": prev_qa, "output": answer, **options},))
+        for question, answer, context, prev_qa in zip(data.questions, data.answers, data.contexts, prev_qas)
+    ]
+
+
+class QA(TextToTextTask):
+    """Answer questions from a context; ``prev_qa`` carries the conversation so far.
+
+    Example::
+
+        qa = bpcore.QA()
+        qa("Where does Sally live?", "Sally lives in London.")              # "London"
+        qa("What language is it in?", context,
+           prev_qa=[("What's Backprop?", "A library that trains models")])
+
+    Finetuning params: ``questions``, ``answers``, ``contexts`` and optionally ``prev_qas``.
+    Options: ``max_input_length`` (256), ``max_output_length`` (32).
+    """
+
+    task = QA_TASK
+    variants = {"qa": Variant(QAParams, qa_examples, LOSS_FROM_MODEL)}
+    finetune_options = {"max_input_length": 256, "max_output_length": 32}
+
+    def __call__(
+        self,
+        question: str | list[str],
+        context: str | list[str],
+        prev_qa: list[tuple[str, str]] | list[list[tuple[str, str]]] | None = None,
+    ) -> Any:
+        """An answer for a question, a list for a list (``context`` may be one for all)."""
+        if isinstance(question, str):
+            data = {"question": [question], "context": [context], "prev_qa": [prev_qa or []]}
+            return self._infer(QAInput, data, True)
+        count = len(question) if isinstance(question, (list, tuple)) else 0
+        contexts = [context] * count if isinstance(context, str) else context
+        prev_qas = [[] for _ in range(count)] if prev_qa is None else prev_qa
+        return self._infer(QAInput, {"question": question, "context": contexts, "prev_qa": prev_qas}, False)

@@ -1,0 +1,61 @@
+"""Text generation: continue a text, or learn any text-to-text mapping by finetuning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpcore.schemas import TextGenerationInput
+from bpcore.tasknames import TEXT_GENERATION
+from bpcore.tasks.base import as_batch, is_text
+from bpcore.tasks.text_to_text import TextToTextTask
+
+
+class TextGeneration(TextToTextTask):
+    """Generate text from a prompt.
+
+    Example::
+
+        tg = bpcore.TextGeneration()
+        tg("Geralt knew the signs, the monster was a", min_length=20, max_length=50, temperature=0.7)
+        tg.finetune({"input_text": ["I liked it!", "Meh."], "output_text": ["positive", "negative"]})
+
+    Finetuning options: ``max_input_length`` (128), ``max_output_length`` (32).
+    """
+
+    task = TEXT_GENERATION
+    finetune_options = {"max_input_length": 128, "max_output_length": 32}
+
+    def __call__(
+        self,
+        text: str | list[str],
+        min_length: int | None = None,
+        max_length: int | None = None,
+        temperature: float | None = None,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float | None = None,
+        length_penalty: float | None = None,
+        num_beams: int | None = None,
+        num_generations: int | None = None,
+        do_sample: bool | None = None,
+    ) -> Any:
+        """Generated text for a prompt, a list for a list of prompts.
+
+        With ``num_generations`` above 1, each prompt gets a list of generations. Options left
+        as ``None`` use the model's defaults.
+        """
+        texts, single = as_batch(text, is_text)
+        options = {
+            "min_length": min_length,
+            "max_length": max_length,
+            "temperature": temperature,
+            "top_k": top_k,
+            "top_p": top_p,
+            "repetition_penalty": repetition_penalty,
+            "length_penalty": length_penalty,
+            "num_beams": num_beams,
+            "num_generations": num_generations,
+            "do_sample": do_sample,
+        }
+        data = {"text": texts, **{key: value for key, value in options.items() if value is not None}}
+        return self._infer(TextGenerationInput, data, single)

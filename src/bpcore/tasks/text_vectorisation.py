@@ -1,0 +1,55 @@
+"""Text vectorisation: text to a vector, finetuned with cosine-similarity pairs or triplets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bpcore.batching import Example
+from bpcore.schemas import TextGroupParams, TextInput, TextPairParams
+from bpcore.tasknames import TEXT_VECTORISATION
+from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_text
+
+
+def _view(text: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    view: dict[str, Any] = {"text": text}
+    if options.get("max_length") is not None:
+        view["max_length"] = options["max_length"]
+    return view
+
+
+def pair_examples(task: Task, data: TextPairParams, options: Mapping[str, Any]) -> list[Example]:
+    return [
+        Example((_view(a, options), _view(b, options)), score)
+        for a, b, score in zip(data.texts1, data.texts2, data.similarity_scores)
+    ]
+
+
+def group_examples(task: Task, data: TextGroupParams, options: Mapping[str, Any]) -> list[Example]:
+    return [Example((_view(text, options),), group) for text, group in zip(data.texts, group_index(data.groups))]
+
+
+class TextVectorisation(Task):
+    """Turn text into vectors that can be compared numerically.
+
+    Example::
+
+        tv = bpcore.TextVectorisation()
+        tv("iPhone 12 128GB")                      # [0.0123, -0.0456, ...]
+        tv.finetune({"texts1": [...], "texts2": [...], "similarity_scores": [1.0, 0.0]})
+        tv.finetune({"texts": [...], "groups": [0, 0, 1]}, variant="triplet")
+
+    Finetuning options: ``max_length`` (maximum tokens of a text).
+    """
+
+    task = TEXT_VECTORISATION
+    variants = {
+        "cosine_similarity": Variant(TextPairParams, pair_examples, LOSS_COSINE),
+        "triplet": Variant(TextGroupParams, group_examples, LOSS_TRIPLET, groups_field="groups"),
+    }
+    finetune_options = {"max_length": None}
+
+    def __call__(self, text: str | list[str], return_tensor: bool = False) -> Any:
+        """Vectorise a text (a vector) or a list of texts (a list of vectors)."""
+        texts, single = as_batch(text, is_text)
+        return self._infer(TextInput, {"text": texts}, single, return_tensor=return_tensor)
