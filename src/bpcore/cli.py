@@ -27,7 +27,11 @@ def _list_models(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     if not rows:
-        print("no models registered" + (f" for {args.task}" if args.task else "") + ": install a plugin, e.g. pip install bp-st")
+        print(
+            "no models registered"
+            + (f" for {args.task}" if args.task else "")
+            + ": install a plugin, e.g. pip install bp-st"
+        )
         return 0
     width = max(len(row["name"]) for row in rows)
     for row in rows:
@@ -66,7 +70,9 @@ def _plugins(args: argparse.Namespace) -> int:
     if not rows:
         print("no plugins installed: pip install bp-st (or bp-hf, bp-clip, bp-effnet)")
     for row in rows:
-        source = f"{row['distribution']} {row['version']}" if row["distribution"] else "registered at run time"
+        source = (
+            f"{row['distribution']} {row['version']}" if row["distribution"] else "registered at run time"
+        )
         status = f"FAILED: {row['error']}" if row["error"] else f"{row['models']} models"
         print(f"{row['name']:<12} {source:<24} {status}")
         for problem in row["problems"]:
@@ -138,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--top-k", type=int, help="classification: keep the k most likely labels")
     run.add_argument("--text", nargs="+", help="image-text-vectorisation: the text of each image")
     run.add_argument(
-        "--set", type=_parse_setting, action="append", metavar="KEY=VALUE", help="any other task keyword, e.g. max_length=40"
+        "--set",
+        type=_parse_setting,
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other task keyword, e.g. max_length=40",
     )
     run.set_defaults(handler=_run)
     return parser

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def cosine_similarity(vec1: Sequence[float] | Any, vec2: Sequence[float] | Sequence[Sequence[float]] | Any) -> float | list[float]:
+def cosine_similarity(
+    vec1: Sequence[float] | Any, vec2: Sequence[float] | Sequence[Sequence[float]] | Any
+) -> float | list[float]:
     """Cosine similarity of ``vec1`` with one vector (a float) or with each of several (a list).
 
     Example::
@@ -22,5 +24,7 @@ def cosine_similarity(vec1: Sequence[float] | Any, vec2: Sequence[float] | Seque
     else:
         second = torch.as_tensor(vec2, dtype=torch.float32)
     single = second.dim() == 1
-    similarities = torch.nn.functional.cosine_similarity(first.reshape(1, -1), second.reshape(-1, first.numel()))
+    similarities = torch.nn.functional.cosine_similarity(
+        first.reshape(1, -1), second.reshape(-1, first.numel())
+    )
     return float(similarities[0]) if single else similarities.tolist()

@@ -25,7 +25,9 @@ def _open(value: Any, field: str) -> Image.Image:
     if isinstance(value, Image.Image):
         return value
     if not isinstance(value, str):
-        raise InputError(f"expected an image path, base64 string or PIL image, got {type(value).__name__}", field=field)
+        raise InputError(
+            f"expected an image path, base64 string or PIL image, got {type(value).__name__}", field=field
+        )
     if os.path.isfile(value):
         try:
             return Image.open(value)

@@ -22,7 +22,9 @@ class TripletSemiHardLoss(torch.nn.Module):
     def __init__(self, margin: float = 1.0):
         super().__init__()
         distance = distances.LpDistance(normalize_embeddings=True, p=2)
-        self.semihard = miners.TripletMarginMiner(margin=margin, type_of_triplets="semihard", distance=distance)
+        self.semihard = miners.TripletMarginMiner(
+            margin=margin, type_of_triplets="semihard", distance=distance
+        )
         self.hard = miners.TripletMarginMiner(margin=margin, type_of_triplets="hard", distance=distance)
         self.loss = losses.TripletMarginLoss(margin=margin, distance=distance)
 
@@ -33,8 +35,9 @@ class TripletSemiHardLoss(torch.nn.Module):
         return self.loss(embeddings, groups, triplets)
 
 
-def cosine_similarity_loss(vectors1: torch.Tensor, vectors2: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+def cosine_similarity_loss(
+    vectors1: torch.Tensor, vectors2: torch.Tensor, scores: torch.Tensor
+) -> torch.Tensor:
     """Mean squared error between the pairs' cosine similarity and the target scores."""
     similarities = F.cosine_similarity(vectors1, vectors2, dim=-1)
     return F.mse_loss(similarities, scores.to(similarities.dtype))
-

@@ -71,7 +71,9 @@ class ModelSpec:
         for field in ("finetunable", "default_for"):
             extra = set(getattr(self, field)) - set(self.tasks)
             if extra:
-                raise InputError(f"{sorted(extra)} are not among the model's tasks {list(self.tasks)}", field=field)
+                raise InputError(
+                    f"{sorted(extra)} are not among the model's tasks {list(self.tasks)}", field=field
+                )
         for alias, tasks in self.aliases.items():
             if not NAME_PATTERN.match(alias):
                 raise InputError(f"{alias!r} is not a valid alias", field="aliases")
@@ -145,7 +147,8 @@ class Registry:
         if owner is not None:
             self.problems.append(
                 RegistryProblem(
-                    spec.plugin or "?", f"model {spec.name!r} is already registered by {owner.plugin!r}; kept theirs"
+                    spec.plugin or "?",
+                    f"model {spec.name!r} is already registered by {owner.plugin!r}; kept theirs",
                 )
             )
             return
@@ -155,7 +158,9 @@ class Registry:
                 taken = self._aliases.setdefault((alias, task), spec.name)
                 if taken != spec.name:
                     self.problems.append(
-                        RegistryProblem(spec.plugin or "?", f"alias {alias!r} for {task} already means {taken!r}")
+                        RegistryProblem(
+                            spec.plugin or "?", f"alias {alias!r} for {task} already means {taken!r}"
+                        )
                     )
         for task in spec.default_for:
             self._defaults.setdefault(task, spec.name)
@@ -172,7 +177,9 @@ class Registry:
         return specs
 
     def aliases_of(self, name: str, task: str | None = None) -> list[str]:
-        return sorted({alias for (alias, t), target in self._aliases.items() if target == name and task in (None, t)})
+        return sorted(
+            {alias for (alias, t), target in self._aliases.items() if target == name and task in (None, t)}
+        )
 
     def default_for(self, task: str) -> ModelSpec:
         check_task(task)
@@ -186,7 +193,9 @@ class Registry:
             name = candidates[0].name
         return self.specs[name]
 
-    def resolve(self, name: str, task: str | None = None, aliases: Mapping[str, str] | None = None) -> ModelSpec:
+    def resolve(
+        self, name: str, task: str | None = None, aliases: Mapping[str, str] | None = None
+    ) -> ModelSpec:
         """Find a model by name or alias (aliases can depend on ``task``)."""
         if aliases and name in aliases:
             name = aliases[name]
@@ -197,7 +206,9 @@ class Registry:
         if spec is None and task is None:
             targets = {target for (alias, _), target in self._aliases.items() if alias == name}
             if len(targets) > 1:
-                raise ModelNotFoundError(f"alias {name!r} means different models per task {sorted(targets)}: name a task")
+                raise ModelNotFoundError(
+                    f"alias {name!r} means different models per task {sorted(targets)}: name a task"
+                )
             spec = self.specs.get(targets.pop()) if targets else None
         if spec is None:
             known = list(self.specs) + [alias for alias, _ in self._aliases]
@@ -205,7 +216,9 @@ class Registry:
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `bpcore list-models`"
             raise ModelNotFoundError(f"no model named {name!r}{' for ' + task if task else ''}{hint}")
         if task is not None and task not in spec.tasks:
-            raise TaskNotSupportedError(f"model {spec.name!r} does not support {task!r}; it supports {list(spec.tasks)}")
+            raise TaskNotSupportedError(
+                f"model {spec.name!r} does not support {task!r}; it supports {list(spec.tasks)}"
+            )
         return spec
 
 
@@ -215,13 +228,17 @@ def check_task(task: str) -> str:
     return task
 
 
-def _call_hook(hook_name: str, registry: Registry, make_register: Callable[[str], Callable[..., None]]) -> None:
+def _call_hook(
+    hook_name: str, registry: Registry, make_register: Callable[[str], Callable[..., None]]
+) -> None:
     manager = plugins.get_plugin_manager()
     for impl in getattr(manager.hook, hook_name).get_hookimpls():
         try:
             impl.function(register=make_register(impl.plugin_name))
         except Exception as error:  # one plugin's bug must not hide the others' models
-            registry.problems.append(RegistryProblem(impl.plugin_name, f"{hook_name} failed: {plugins._describe(error)}"))
+            registry.problems.append(
+                RegistryProblem(impl.plugin_name, f"{hook_name} failed: {plugins._describe(error)}")
+            )
 
 
 def _build_registry() -> Registry:
@@ -242,7 +259,9 @@ def _build_registry() -> Registry:
     def class_register(plugin_name: str) -> Callable[..., None]:
         def register(name: str, target: str, /) -> None:
             if not name.isidentifier() or ":" not in target:
-                registry.problems.append(RegistryProblem(plugin_name, f"malformed class export {name!r} -> {target!r}"))
+                registry.problems.append(
+                    RegistryProblem(plugin_name, f"malformed class export {name!r} -> {target!r}")
+                )
                 return
             registry.classes.setdefault(name, target)
 

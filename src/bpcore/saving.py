@@ -169,7 +169,9 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def load(name_or_path: str | os.PathLike[str], device: str | None = None, *, trust_pickle: bool = False) -> Any:
+def load(
+    name_or_path: str | os.PathLike[str], device: str | None = None, *, trust_pickle: bool = False
+) -> Any:
     """Load a model saved with :func:`save`, by name (under :func:`home`) or by path."""
     from bpcore.models.base import BaseModel
     from bpcore.registry import import_object

@@ -74,7 +74,9 @@ def split_indices(
         for name, part in (("train_indices", train), ("val_indices", val)):
             bad = [i for i in part if not 0 <= i < count]
             if bad:
-                raise InputError(f"index {bad[0]} is outside the {count} examples", field=f"validation_split.{name}")
+                raise InputError(
+                    f"index {bad[0]} is outside the {count} examples", field=f"validation_split.{name}"
+                )
         if not train:
             raise InputError("no training indices", field="validation_split.train_indices")
         return train, val
@@ -144,7 +146,9 @@ def fit(
     for name, value, low in (("epochs", epochs, 1), ("early_stopping_epochs", early_stopping_epochs, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise InputError(f"must be an integer >= {low}, got {value!r}", field=name)
-    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
         raise InputError(f"must be a positive integer, got {batch_size!r}", field="batch_size")
 
     seed = random.randrange(2**31) if seed is None else seed
@@ -154,7 +158,11 @@ def fit(
     train_indices, val_indices = split_indices(len(dataset), validation_split, seed)  # type: ignore[arg-type]
     if val_dataloader is not None:
         history.validated_on = "validation dataloader"
-    elif not val_indices or train_dataloader is not None or (usable_validation and not usable_validation(val_indices)):
+    elif (
+        not val_indices
+        or train_dataloader is not None
+        or (usable_validation and not usable_validation(val_indices))
+    ):
         history.validated_on = "training data"
         warnings.warn(
             f"the validation split ({validation_split!r} of {len(dataset)} examples) holds nothing to validate on: "  # type: ignore[arg-type]
@@ -171,12 +179,18 @@ def fit(
         def make(indices: Sequence[int], shuffle: bool, part_seed: int) -> DataLoader:
             subset = Subset(dataset, list(indices))
             if make_batch_sampler is not None:
-                return DataLoader(subset, batch_sampler=make_batch_sampler(indices, size, part_seed), collate_fn=collate_fn)
+                return DataLoader(
+                    subset, batch_sampler=make_batch_sampler(indices, size, part_seed), collate_fn=collate_fn
+                )
             generator = torch.Generator().manual_seed(part_seed)
-            return DataLoader(subset, batch_size=size, shuffle=shuffle, collate_fn=collate_fn, generator=generator)
+            return DataLoader(
+                subset, batch_size=size, shuffle=shuffle, collate_fn=collate_fn, generator=generator
+            )
 
         train = train_dataloader or make(train_indices, True, seed)
-        val = val_dataloader or (train if train_dataloader is not None else make(val_indices, False, seed + 1))
+        val = val_dataloader or (
+            train if train_dataloader is not None else make(val_indices, False, seed + 1)
+        )
         return train, val
 
     def run(size: int) -> History:
@@ -188,7 +202,9 @@ def fit(
         train_loader, val_loader = loaders(size)
         wrapper = _StepModule(model, step)
         optimizer = configure_optimizers()
-        wrapper, optimizer, train_loader, val_loader = accelerator.prepare(wrapper, optimizer, train_loader, val_loader)
+        wrapper, optimizer, train_loader, val_loader = accelerator.prepare(
+            wrapper, optimizer, train_loader, val_loader
+        )
 
         best_loss, best_state, epochs_without_gain = math.inf, None, 0
 
@@ -198,7 +214,12 @@ def fit(
 
         quiet = progress is False or not accelerator.is_local_main_process
         # disable=None lets tqdm hide itself when output is not a terminal.
-        bar = tqdm(range(epochs), desc="finetuning", unit="epoch", disable=True if quiet else (None if progress is None else False))
+        bar = tqdm(
+            range(epochs),
+            desc="finetuning",
+            unit="epoch",
+            disable=True if quiet else (None if progress is None else False),
+        )
         try:
             for epoch in bar:
                 if hasattr(train_loader, "set_epoch"):
@@ -209,7 +230,9 @@ def fit(
                     with accelerator.accumulate(wrapper):
                         loss = wrapper(batch, batch_idx)
                         if not torch.isfinite(loss.detach()).all():
-                            raise TrainingError(f"the loss became {float(loss)} in epoch {epoch + 1}, batch {batch_idx}")
+                            raise TrainingError(
+                                f"the loss became {float(loss)} in epoch {epoch + 1}, batch {batch_idx}"
+                            )
                         if loss.requires_grad:
                             accelerator.backward(loss)
                         optimizer.step()
@@ -217,8 +240,12 @@ def fit(
                     train_losses.append(loss.detach())
                 wrapper.eval()
                 with torch.no_grad():
-                    val_losses = [wrapper(batch, batch_idx).detach() for batch_idx, batch in enumerate(val_loader)]
-                record = EpochRecord(epoch + 1, _mean(accelerator, train_losses), _mean(accelerator, val_losses))
+                    val_losses = [
+                        wrapper(batch, batch_idx).detach() for batch_idx, batch in enumerate(val_loader)
+                    ]
+                record = EpochRecord(
+                    epoch + 1, _mean(accelerator, train_losses), _mean(accelerator, val_losses)
+                )
                 history.epochs.append(record)
                 bar.set_postfix(train_loss=f"{record.train_loss:.4f}", val_loss=f"{record.val_loss:.4f}")
                 if record.val_loss < best_loss:

@@ -30,7 +30,10 @@ def list_model_rows(
     rows = []
     for spec in registry.list_models(task=task, pattern=pattern)[:limit]:
         row = spec.as_dict()
-        row["aliases"] = sorted(set(registry.aliases_of(spec.name, task)) | {a for a, n in (aliases or {}).items() if n == spec.name})
+        row["aliases"] = sorted(
+            set(registry.aliases_of(spec.name, task))
+            | {a for a, n in (aliases or {}).items() if n == spec.name}
+        )
         rows.append(row)
     return rows
 
@@ -57,7 +60,11 @@ class AutoModel:
         from bpcore.saving import find_saved_model, load
 
         saved = find_saved_model(model_name)
-        if saved is not None and not (aliases and model_name in aliases) and model_name not in get_registry().specs:
+        if (
+            saved is not None
+            and not (aliases and model_name in aliases)
+            and model_name not in get_registry().specs
+        ):
             return load(saved, device=device)
         return get_registry().resolve(model_name, task=task, aliases=aliases).load(device=device)
 

@@ -26,7 +26,11 @@ class _RecordsInitArguments(type(torch.nn.Module)):  # type: ignore[misc]
             bound = inspect.signature(cls.__init__).bind(model, *args, **kwargs)
             arguments = dict(bound.arguments)
             arguments.pop("self", None)
-            extra = arguments.pop("kwargs", None) if "kwargs" in inspect.signature(cls.__init__).parameters else None
+            extra = (
+                arguments.pop("kwargs", None)
+                if "kwargs" in inspect.signature(cls.__init__).parameters
+                else None
+            )
             arguments.update(extra or {})
             arguments.pop("device", None)
             model.__dict__["_init_arguments"] = arguments
@@ -88,9 +92,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         return task in self.tasks
 
     def can_finetune(self, task: str) -> bool:
-        finetunable = self.details.get("finetunable")
-        listed = finetunable is None or task in finetunable
-        return listed and callable(getattr(self, "process_batch", None)) and callable(getattr(self, "training_step", None))
+        return callable(getattr(self, "process_batch", None)) and callable(
+            getattr(self, "training_step", None)
+        )
 
     def num_parameters(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())
@@ -163,7 +167,9 @@ class PathModel(BaseModel):
         init_tokenizer: Callable[[str], Any] | None = None,
         device: str | torch.device | None = None,
     ) -> None:
-        super().__init__(None, name=name, description=description, tasks=tasks, details=details, device=device)
+        super().__init__(
+            None, name=name, description=description, tasks=tasks, details=details, device=device
+        )
         self.model_path = model_path
         self.tokenizer_path = tokenizer_path or model_path
         self.model = init_model(model_path)

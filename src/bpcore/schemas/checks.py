@@ -33,7 +33,9 @@ def check_non_blank(obj: Any, root: str, fields: Sequence[str]) -> None:
 def check_scores(scores: Sequence[float], root: str, field: str) -> None:
     for index, score in enumerate(scores):
         if not -1.0 <= score <= 1.0:
-            raise InputError(f"{score} is not a cosine similarity between -1 and 1", field=f"{root}.{field}[{index}]")
+            raise InputError(
+                f"{score} is not a cosine similarity between -1 and 1", field=f"{root}.{field}[{index}]"
+            )
 
 
 def check_groups(groups: Sequence[Any], root: str, field: str = "groups") -> None:
@@ -43,4 +45,6 @@ def check_groups(groups: Sequence[Any], root: str, field: str = "groups") -> Non
     if len(counts) < 2:
         raise InputError("triplet finetuning needs at least two different groups", field=f"{root}.{field}")
     if max(counts.values()) < 2:
-        raise InputError("triplet finetuning needs a group with at least two members", field=f"{root}.{field}")
+        raise InputError(
+            "triplet finetuning needs a group with at least two members", field=f"{root}.{field}"
+        )

@@ -94,7 +94,11 @@ def _format(error: BaseException, expected: Any) -> str:
         return "required field missing"
     if isinstance(error, ForbiddenExtraKeysError):
         return f"unknown key(s) {sorted(error.extra_fields)}"
-    if isinstance(error, (TypeError, ValueError)) and str(error) and not isinstance(error, BaseValidationError):
+    if (
+        isinstance(error, (TypeError, ValueError))
+        and str(error)
+        and not isinstance(error, BaseValidationError)
+    ):
         return str(error)
     name = getattr(expected, "__name__", None) or str(expected)
     return f"invalid value, expected {name}"

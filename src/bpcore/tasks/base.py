@@ -55,7 +55,9 @@ class Task:
         self.model = self._resolve_model(model, device)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={getattr(self.model, 'name', None) or type(self.model).__name__!r})"
+        return (
+            f"{type(self).__name__}(model={getattr(self.model, 'name', None) or type(self.model).__name__!r})"
+        )
 
     # -- models ---------------------------------------------------------------------------
     def _resolve_model(self, model: Any, device: str | None) -> Any:
@@ -74,7 +76,9 @@ class Task:
             model = model(device=device)
         tasks = getattr(model, "tasks", None)
         if tasks is not None and self.task not in tasks:
-            raise TaskNotSupportedError(f"{type(model).__name__} does not support {self.task!r}; it supports {list(tasks)}")
+            raise TaskNotSupportedError(
+                f"{type(model).__name__} does not support {self.task!r}; it supports {list(tasks)}"
+            )
         if not callable(model):
             raise InputTypeError(f"a model must be callable, got {type(model).__name__}", field="model")
         return model
@@ -135,7 +139,7 @@ class Task:
         self._check_data(data)
         examples = chosen.examples(self, data, options)
         self._pre_finetuning(data, name)
-        process = getattr(self.model, "process_batch")
+        process = self.model.process_batch
         dataset = ExampleDataset(examples, lambda view: process(view, task=self.task))
         collate = getattr(self.model, "collate_batch", None)
         collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
@@ -146,7 +150,9 @@ class Task:
             groups = [example.target for example in examples]
 
             def make_batch_sampler(indices: Sequence[int], size: int, part_seed: int) -> GroupBatchSampler:
-                return GroupBatchSampler([groups[i] for i in indices], batch_size=max(2, size), seed=part_seed)
+                return GroupBatchSampler(
+                    [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
+                )
 
             def usable_validation(indices: Sequence[int]) -> bool:
                 held_out = [groups[i] for i in indices]
@@ -176,7 +182,9 @@ class Task:
             raise TaskNotSupportedError(f"{self.task!r} has no finetuning")
         name = variant or next(iter(self.variants))
         if name not in self.variants:
-            raise InputError(f"unknown variant {name!r}; {self.task} has {list(self.variants)}", field="variant")
+            raise InputError(
+                f"unknown variant {name!r}; {self.task} has {list(self.variants)}", field="variant"
+            )
         return name, self.variants[name]
 
     def _options(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -196,7 +204,9 @@ class Task:
         can = getattr(self.model, "can_finetune", None)
         if can is not None:
             return bool(can(self.task))
-        return callable(getattr(self.model, "process_batch", None)) and callable(getattr(self.model, "training_step", None))
+        return callable(getattr(self.model, "process_batch", None)) and callable(
+            getattr(self.model, "training_step", None)
+        )
 
     def _check_data(self, data: Any) -> None:
         """Check the data before any training starts (e.g. that every image opens)."""
@@ -269,7 +279,13 @@ class Task:
         return self._triplet_loss(self._training_step(batch), batch["targets"])
 
     # -- saving ---------------------------------------------------------------------------
-    def save(self, name: str, description: str | None = None, details: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+    def save(
+        self,
+        name: str,
+        description: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Save the task's model (see :func:`bpcore.save`); returns the folder."""
         from bpcore.saving import save
 
@@ -295,7 +311,11 @@ def per_item_labels(labels: Any, count: int) -> Any:
     """One label list for every item, or one list per item, as a list per item."""
     if labels is None:
         return None
-    if isinstance(labels, (list, tuple)) and labels and all(isinstance(item, (list, tuple)) for item in labels):
+    if (
+        isinstance(labels, (list, tuple))
+        and labels
+        and all(isinstance(item, (list, tuple)) for item in labels)
+    ):
         return labels
     return [labels] * count
 

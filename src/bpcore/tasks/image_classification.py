@@ -6,7 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bpcore.batching import Example
-from bpcore.schemas import ImageClassificationInput, ImageClassificationParams, MultiLabelImageClassificationParams
+from bpcore.schemas import (
+    ImageClassificationInput,
+    ImageClassificationParams,
+    MultiLabelImageClassificationParams,
+)
 from bpcore.tasknames import IMAGE_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
@@ -21,7 +25,9 @@ from bpcore.tasks.image_vectorisation import check_images
 from bpcore.tasks.text_classification import labels_of, multi_hot
 
 
-def single_label_examples(task: Task, data: ImageClassificationParams, options: Mapping[str, Any]) -> list[Example]:
+def single_label_examples(
+    task: Task, data: ImageClassificationParams, options: Mapping[str, Any]
+) -> list[Example]:
     index = labels_of(data)
     return [Example(({"image": image},), index[label]) for image, label in zip(data.images, data.labels)]
 
@@ -30,7 +36,10 @@ def multi_label_examples(
     task: Task, data: MultiLabelImageClassificationParams, options: Mapping[str, Any]
 ) -> list[Example]:
     index = labels_of(data)
-    return [Example(({"image": image},), multi_hot(labels, index)) for image, labels in zip(data.images, data.labels)]
+    return [
+        Example(({"image": image},), multi_hot(labels, index))
+        for image, labels in zip(data.images, data.labels)
+    ]
 
 
 class ImageClassification(Task):
@@ -49,7 +58,9 @@ class ImageClassification(Task):
     task = IMAGE_CLASSIFICATION
     variants = {
         "single_label": Variant(ImageClassificationParams, single_label_examples, LOSS_CROSS_ENTROPY),
-        "multi_label": Variant(MultiLabelImageClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY),
+        "multi_label": Variant(
+            MultiLabelImageClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY
+        ),
     }
 
     def __call__(self, image: Any, labels: list[str] | list[list[str]] | None = None, top_k: int = 0) -> Any:
@@ -63,7 +74,10 @@ class ImageClassification(Task):
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
         index = labels_of(data)
-        arguments: dict[str, Any] = {"labels": {i: label for label, i in index.items()}, "num_classes": len(index)}
+        arguments: dict[str, Any] = {
+            "labels": {i: label for label, i in index.items()},
+            "num_classes": len(index),
+        }
         if variant == "multi_label":
             arguments["multi_label"] = True
         return arguments

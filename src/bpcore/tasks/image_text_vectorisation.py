@@ -47,7 +47,9 @@ class ImageTextVectorisation(Task):
         """Vectorise an image with its text, or lists of both in the same order."""
         texts, single = as_batch(text, is_text)
         images = [image] if single else image
-        return self._infer(ImageTextInput, {"image": images, "text": texts}, single, return_tensor=return_tensor)
+        return self._infer(
+            ImageTextInput, {"image": images, "text": texts}, single, return_tensor=return_tensor
+        )
 
     def _check_data(self, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))

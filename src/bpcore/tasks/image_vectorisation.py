@@ -13,12 +13,15 @@ from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch
 
 
 def group_examples(task: Task, data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
-    return [Example(({"image": image},), group) for image, group in zip(data.images, group_index(data.groups))]
+    return [
+        Example(({"image": image},), group) for image, group in zip(data.images, group_index(data.groups))
+    ]
 
 
 def pair_examples(task: Task, data: ImagePairParams, options: Mapping[str, Any]) -> list[Example]:
     return [
-        Example(({"image": a}, {"image": b}), score) for a, b, score in zip(data.imgs1, data.imgs2, data.similarity_scores)
+        Example(({"image": a}, {"image": b}), score)
+        for a, b, score in zip(data.imgs1, data.imgs2, data.similarity_scores)
     ]
 
 

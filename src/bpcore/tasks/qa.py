@@ -15,7 +15,9 @@ from bpcore.tasks.text_to_text import TextToTextTask
 def qa_examples(task: Any, data: QAParams, options: Mapping[str, Any]) -> list[Example]:
     prev_qas = data.prev_qas or [[] for _ in data.questions]
     return [
-        Example(({"question": question, "context": context, "prev_qa": prev_qa, "output": answer, **options},))
+        Example(
+            ({"question": question, "context": context, "prev_qa": prev_qa, "output": answer, **options},)
+        )
         for question, answer, context, prev_qa in zip(data.questions, data.answers, data.contexts, prev_qas)
     ]
 

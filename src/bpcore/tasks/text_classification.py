@@ -6,7 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from bpcore.batching import Example
-from bpcore.schemas import MultiLabelTextClassificationParams, TextClassificationInput, TextClassificationParams
+from bpcore.schemas import (
+    MultiLabelTextClassificationParams,
+    TextClassificationInput,
+    TextClassificationParams,
+)
 from bpcore.tasknames import TEXT_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
@@ -33,10 +37,14 @@ def multi_hot(item_labels: list[str], index: Mapping[str, int]) -> list[float]:
     return row
 
 
-def single_label_examples(task: Task, data: TextClassificationParams, options: Mapping[str, Any]) -> list[Example]:
+def single_label_examples(
+    task: Task, data: TextClassificationParams, options: Mapping[str, Any]
+) -> list[Example]:
     index = labels_of(data)
     return [
-        Example(({"inputs": text, "labels": label, "class_to_idx": index, "max_length": options["max_length"]},))
+        Example(
+            ({"inputs": text, "labels": label, "class_to_idx": index, "max_length": options["max_length"]},)
+        )
         for text, label in zip(data.texts, data.labels)
     ]
 
@@ -46,7 +54,10 @@ def multi_label_examples(
 ) -> list[Example]:
     index = labels_of(data)
     return [
-        Example(({"inputs": text, "class_to_idx": index, "max_length": options["max_length"]},), multi_hot(labels, index))
+        Example(
+            ({"inputs": text, "class_to_idx": index, "max_length": options["max_length"]},),
+            multi_hot(labels, index),
+        )
         for text, labels in zip(data.texts, data.labels)
     ]
 
@@ -70,11 +81,15 @@ class TextClassification(Task):
     task = TEXT_CLASSIFICATION
     variants = {
         "single_label": Variant(TextClassificationParams, single_label_examples, LOSS_FROM_MODEL),
-        "multi_label": Variant(MultiLabelTextClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY),
+        "multi_label": Variant(
+            MultiLabelTextClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY
+        ),
     }
     finetune_options = {"max_length": 128}
 
-    def __call__(self, text: str | list[str], labels: list[str] | list[list[str]] | None = None, top_k: int = 0) -> Any:
+    def __call__(
+        self, text: str | list[str], labels: list[str] | list[list[str]] | None = None, top_k: int = 0
+    ) -> Any:
         """Probabilities per label: ``{label: p}`` for a text, a list of them for a list.
 
         ``labels`` (zero-shot) is one list for every text or one list per text; leave it out

@@ -26,7 +26,9 @@ def pair_examples(task: Task, data: TextPairParams, options: Mapping[str, Any]) 
 
 
 def group_examples(task: Task, data: TextGroupParams, options: Mapping[str, Any]) -> list[Example]:
-    return [Example((_view(text, options),), group) for text, group in zip(data.texts, group_index(data.groups))]
+    return [
+        Example((_view(text, options),), group) for text, group in zip(data.texts, group_index(data.groups))
+    ]
 
 
 class TextVectorisation(Task):
