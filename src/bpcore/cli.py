@@ -6,12 +6,13 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bpcore.errors import BpcoreError
+from bpcore.errors import BpcoreError, InputError
 from bpcore.tasknames import TASKS
 
 
@@ -93,20 +94,27 @@ def _parse_setting(text: str) -> tuple[str, Any]:
 def _run(args: argparse.Namespace) -> int:
     from bpcore.tasks import TASK_CLASSES
 
-    task = TASK_CLASSES[args.task](args.model, device=args.device)
-    inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    task_class = TASK_CLASSES[args.task]
     kwargs: dict[str, Any] = dict(args.set or [])
+    accepted = set(inspect.signature(task_class.__call__).parameters) - {"self"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise InputError(
+            f"{args.task} takes no option {unknown[0]!r}; it takes {sorted(accepted)}", field="--set"
+        )
     if args.labels is not None:
         kwargs["labels"] = args.labels
     if args.top_k is not None:
         kwargs["top_k"] = args.top_k
+    if args.task == "qa" and args.context is None:
+        raise InputError("is required for qa", field="--context")
+    if args.task == "image-text-vectorisation" and args.text is None:
+        raise InputError("is required for image-text-vectorisation, one per image", field="--text")
+    inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    task = task_class(args.model, device=args.device)
     if args.task == "qa":
-        if args.context is None:
-            raise SystemExit("bpcore run qa: --context is required")
         output = task(inputs, args.context, **kwargs)
     elif args.task == "image-text-vectorisation":
-        if args.text is None:
-            raise SystemExit("bpcore run image-text-vectorisation: --text is required, one per image")
         output = task(inputs, args.text[0] if len(args.text) == 1 else args.text, **kwargs)
     else:
         output = task(inputs, **kwargs)

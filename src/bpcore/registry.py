@@ -16,7 +16,13 @@ from typing import Any, Protocol
 import attrs
 
 from bpcore import plugins
-from bpcore.errors import InputError, ModelNotFoundError, PluginNotInstalledError, TaskNotSupportedError
+from bpcore.errors import (
+    InputError,
+    ModelLoadError,
+    ModelNotFoundError,
+    PluginNotInstalledError,
+    TaskNotSupportedError,
+)
 from bpcore.naming import NAME_PATTERN
 from bpcore.tasknames import INSTALL_HINTS, TASKS
 
@@ -95,7 +101,13 @@ class ModelSpec:
 
     def load(self, device: str | None = None) -> Any:
         """Import the factory and build the model."""
-        factory = import_object(self.factory)
+        try:
+            factory = import_object(self.factory)
+        except (ImportError, AttributeError) as error:
+            raise ModelLoadError(
+                f"model {self.name!r} needs {self.factory}, which cannot be imported ({error}); "
+                f"reinstall its plugin{' ' + repr(self.plugin) if self.plugin else ''}"
+            ) from None
         return factory(
             **self.init_kwargs,
             name=self.name,

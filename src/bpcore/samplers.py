@@ -52,10 +52,8 @@ class GroupBatchSampler(Sampler[list[int]]):
         rng.shuffle(singles)
         return chunks, singles
 
-    def __iter__(self) -> Iterator[list[int]]:
-        rng = random.Random(self.seed + self.epoch)
-        self.epoch += 1
-        chunks, singles = self._chunks(rng)
+    def _plan(self, epoch: int) -> list[list[int]]:
+        chunks, singles = self._chunks(random.Random(self.seed + epoch))
         batches: list[list[int]] = []
         current: list[int] = []
         for chunk in chunks:
@@ -71,15 +69,12 @@ class GroupBatchSampler(Sampler[list[int]]):
                 batch.append(singles.pop())
         while singles:
             batches.append([singles.pop() for _ in range(min(self.batch_size, len(singles)))])
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._plan(self.epoch)
+        self.epoch += 1
         yield from batches
 
     def __len__(self) -> int:
-        chunks, singles = self._chunks(random.Random(self.seed))
-        batches, room = 0, 0
-        for chunk in chunks:
-            if batches == 0 or room < len(chunk):
-                batches, room = batches + 1, self.batch_size
-            room -= len(chunk)
-        free = max(0, batches * self.batch_size - sum(len(chunk) for chunk in chunks))
-        leftover = max(0, len(singles) - free)
-        return batches + -(-leftover // self.batch_size)
+        return len(self._plan(self.epoch))

@@ -5,6 +5,7 @@ Loading never unpickles unless asked to (``trust_pickle=True``), because unpickl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bpcore.errors import InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
+from bpcore.errors import BpcoreError, InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
 from bpcore.naming import check_model_name
 
 CONFIG_FILE = "config.json"
@@ -45,13 +46,20 @@ def _class_path(model: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
+@functools.lru_cache(maxsize=1)
+def _distributions_by_package() -> Mapping[str, list[str]]:
+    import importlib_metadata
+
+    return importlib_metadata.packages_distributions()
+
+
 def requirements_for(model: Any) -> list[str]:
     """Exact versions of bpcore, torch, the distribution providing the model's class and what it needs."""
     import importlib_metadata
     from packaging.requirements import Requirement
 
     top_level = type(model).__module__.split(".")[0]
-    wanted = ["bpcore", "torch", *importlib_metadata.packages_distributions().get(top_level, [])]
+    wanted = ["bpcore", "torch", *_distributions_by_package().get(top_level, [])]
     pins: dict[str, str] = {}
     for name in wanted:
         try:
@@ -201,7 +209,14 @@ def load(
         raise ModelLoadError(f"{folder} needs {config['class']}, which is not installed ({error})") from None
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
         raise ModelLoadError(f"{config['class']} is not a bpcore model class")
-    model = cls.from_saved(folder, config["model"], device=device)
+    try:
+        model = cls.from_saved(folder, config["model"], device=device)
+    except BpcoreError:
+        raise
+    except Exception as error:  # whatever the model's files hold, the caller gets one error type
+        raise ModelLoadError(
+            f"{folder} could not be loaded as {config['class']}: {type(error).__name__}: {error}"
+        ) from None
     model.name = config.get("name") or model.name
     model.description = config.get("description", model.description)
     model.tasks = list(config.get("tasks") or model.tasks)

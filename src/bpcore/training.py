@@ -102,6 +102,41 @@ class _StepModule(torch.nn.Module):
         return self.step(batch, batch_idx)
 
 
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
+
+
+def _check_finite(loss: torch.Tensor, what: str) -> None:
+    if not torch.isfinite(loss.detach()).all():
+        raise TrainingError(
+            f"the {what} became {float(loss.detach())}: lower the learning rate or check the data"
+        )
+
+
+def _train_epoch(accelerator: Any, wrapper: Any, optimizer: Any, loader: Any, epoch: int) -> float:
+    wrapper.train()
+    losses = []
+    for batch_idx, batch in enumerate(loader):
+        with accelerator.accumulate(wrapper):
+            loss = wrapper(batch, batch_idx)
+            _check_finite(loss, f"training loss in epoch {epoch}, batch {batch_idx}")
+            if loss.requires_grad:
+                accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+        losses.append(loss.detach())
+    return _mean(accelerator, losses)
+
+
+def _validate(accelerator: Any, wrapper: Any, loader: Any, epoch: int) -> float:
+    wrapper.eval()
+    with torch.no_grad():
+        losses = [wrapper(batch, batch_idx).detach() for batch_idx, batch in enumerate(loader)]
+    loss = _mean(accelerator, losses)
+    _check_finite(torch.tensor(loss), f"validation loss in epoch {epoch}")
+    return loss
+
+
 def _mean(accelerator: Any, losses: list[torch.Tensor]) -> float:
     if not losses:
         return math.nan
@@ -179,9 +214,10 @@ def fit(
         def make(indices: Sequence[int], shuffle: bool, part_seed: int) -> DataLoader:
             subset = Subset(dataset, list(indices))
             if make_batch_sampler is not None:
-                return DataLoader(
-                    subset, batch_sampler=make_batch_sampler(indices, size, part_seed), collate_fn=collate_fn
-                )
+                sampler = make_batch_sampler(indices, size, part_seed)
+                # Validation batches stay the same every epoch, so in-batch losses compare across epochs.
+                batches = sampler if shuffle else list(sampler)
+                return DataLoader(subset, batch_sampler=batches, collate_fn=collate_fn)
             generator = torch.Generator().manual_seed(part_seed)
             return DataLoader(
                 subset, batch_size=size, shuffle=shuffle, collate_fn=collate_fn, generator=generator
@@ -205,17 +241,12 @@ def fit(
         wrapper, optimizer, train_loader, val_loader = accelerator.prepare(
             wrapper, optimizer, train_loader, val_loader
         )
-
-        best_loss, best_state, epochs_without_gain = math.inf, None, 0
-
-        def restore_best() -> None:
-            if best_state is not None:
-                model.load_state_dict(best_state)
-
+        # Until an epoch validates, the best weights are the ones we started from.
+        best_loss, best_state, epochs_without_gain = math.inf, _snapshot(model), 0
         quiet = progress is False or not accelerator.is_local_main_process
         # disable=None lets tqdm hide itself when output is not a terminal.
         bar = tqdm(
-            range(epochs),
+            range(1, epochs + 1),
             desc="finetuning",
             unit="epoch",
             disable=True if quiet else (None if progress is None else False),
@@ -223,47 +254,25 @@ def fit(
         try:
             for epoch in bar:
                 if hasattr(train_loader, "set_epoch"):
-                    train_loader.set_epoch(epoch)
-                wrapper.train()
-                train_losses = []
-                for batch_idx, batch in enumerate(train_loader):
-                    with accelerator.accumulate(wrapper):
-                        loss = wrapper(batch, batch_idx)
-                        if not torch.isfinite(loss.detach()).all():
-                            raise TrainingError(
-                                f"the loss became {float(loss)} in epoch {epoch + 1}, batch {batch_idx}"
-                            )
-                        if loss.requires_grad:
-                            accelerator.backward(loss)
-                        optimizer.step()
-                        optimizer.zero_grad()
-                    train_losses.append(loss.detach())
-                wrapper.eval()
-                with torch.no_grad():
-                    val_losses = [
-                        wrapper(batch, batch_idx).detach() for batch_idx, batch in enumerate(val_loader)
-                    ]
-                record = EpochRecord(
-                    epoch + 1, _mean(accelerator, train_losses), _mean(accelerator, val_losses)
-                )
+                    train_loader.set_epoch(epoch - 1)
+                train_loss = _train_epoch(accelerator, wrapper, optimizer, train_loader, epoch)
+                record = EpochRecord(epoch, train_loss, _validate(accelerator, wrapper, val_loader, epoch))
                 history.epochs.append(record)
                 bar.set_postfix(train_loss=f"{record.train_loss:.4f}", val_loss=f"{record.val_loss:.4f}")
                 if record.val_loss < best_loss:
-                    best_loss, epochs_without_gain, history.best_epoch = record.val_loss, 0, record.epoch
-                    best_state = {key: value.detach().clone() for key, value in model.state_dict().items()}
+                    best_loss, epochs_without_gain, history.best_epoch = record.val_loss, 0, epoch
+                    best_state = _snapshot(model)
                 else:
                     epochs_without_gain += 1
                     if early_stopping_epochs and epochs_without_gain >= early_stopping_epochs:
-                        history.stopped_early = record.epoch < epochs
+                        history.stopped_early = epoch < epochs
                         break
-        except BaseException:
-            restore_best()
-            raise
         finally:
+            # Also on errors and Ctrl-C: the model is left at its best weights, never half-trained.
             bar.close()
-        restore_best()
-        model.eval()
-        accelerator.free_memory()
+            model.load_state_dict(best_state)
+            model.eval()
+            accelerator.free_memory()
         return history
 
     if batch_size is None and train_dataloader is None:

@@ -104,12 +104,19 @@ def _format(error: BaseException, expected: Any) -> str:
     return f"invalid value, expected {name}"
 
 
-def _problems(error: BaseValidationError, root: str) -> list[tuple[str, str]]:
+def _problems(error: BaseValidationError, root: str) -> tuple[list[tuple[str, str]], bool]:
+    """Each problem as ``(field path, message)``, and whether all of them are wrong types."""
+    kinds: list[bool] = []
+
+    def format_exception(exception: BaseException, expected: Any) -> str:
+        kinds.append(isinstance(exception, TypeError) and not isinstance(exception, BaseValidationError))
+        return _format(exception, expected)
+
     problems = []
-    for line in cattrs.transform_error(error, path=root, format_exception=_format):
+    for line in cattrs.transform_error(error, path=root, format_exception=format_exception):
         message, _, where = line.rpartition(" @ ")
         problems.append((where or root, message or line))
-    return problems
+    return problems, bool(kinds) and all(kinds)
 
 
 def structure(data: Any, cls: type[T], root: str) -> T:
@@ -120,8 +127,7 @@ def structure(data: Any, cls: type[T], root: str) -> T:
     try:
         value = converter.structure(dict(data), cls)
     except BaseValidationError as error:
-        problems = _problems(error, root)
-        all_types = all(message.startswith("expected a") for _, message in problems)
+        problems, all_types = _problems(error, root)
         raise (InputTypeError if all_types else InputError)(problems) from None
     check = getattr(value, "check", None)
     if check is not None:

@@ -64,14 +64,17 @@ class Task:
         from bpcore.saving import find_saved_model, load
 
         registry = get_registry()
-        if model is None:
-            return registry.default_for(self.task).load(device=device)
+        self._spec = None
+        if model is None or (
+            isinstance(model, str) and (model in registry.specs or find_saved_model(model) is None)
+        ):
+            spec = (
+                registry.default_for(self.task) if model is None else registry.resolve(model, task=self.task)
+            )
+            self._spec = spec
+            return spec.load(device=device)
         if isinstance(model, str):
-            saved = find_saved_model(model)
-            if saved is not None and model not in registry.specs:
-                model = load(saved, device=device)
-            else:
-                return registry.resolve(model, task=self.task).load(device=device)
+            model = load(model, device=device)
         elif isinstance(model, type):
             model = model(device=device)
         tasks = getattr(model, "tasks", None)
@@ -201,6 +204,8 @@ class Task:
         return options
 
     def _can_finetune(self) -> bool:
+        if self._spec is not None and self.task not in self._spec.finetunable:
+            return False
         can = getattr(self.model, "can_finetune", None)
         if can is not None:
             return bool(can(self.task))

@@ -1,0 +1,231 @@
+"""The ``bpcore`` command: list-models, plugins, run, and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from core_helpers import TEST_PLUGIN_NAME, subprocess_env
+from tiny_models import TinyTextModel
+
+import bpcore
+from bpcore.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_list_models_table(tiny_plugin, capsys):
+    code, out, _ = run_cli(capsys, "list-models")
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == ["tiny-image", "tiny-t2t", "tiny-text", "tiny-text-wide"]
+    tiny_line = next(line for line in lines if line.startswith("tiny-text "))
+    assert "text-vectorisation" in tiny_line and "default" in tiny_line and "tiny-base" in tiny_line
+
+
+def test_list_models_json_task_limit_pattern(tiny_plugin, capsys):
+    code, out, _ = run_cli(capsys, "list-models", "--json", "--task", "text-classification")
+    assert code == 0
+    assert [row["name"] for row in json.loads(out)] == ["tiny-text", "tiny-text-wide"]
+
+    _, out, _ = run_cli(capsys, "list-models", "--json", "--limit", "1")
+    assert [row["name"] for row in json.loads(out)] == ["tiny-image"]
+
+    _, out, _ = run_cli(capsys, "list-models", "--json", "--pattern", "*t2t")
+    rows = json.loads(out)
+    assert [row["name"] for row in rows] == ["tiny-t2t"]
+    assert rows[0]["tasks"] == ["qa", "emotion", "summarisation", "text-generation"]
+
+
+def test_list_models_verbose_shows_descriptions(tiny_plugin, capsys):
+    _, out, _ = run_cli(capsys, "list-models", "-v", "--task", "image-vectorisation")
+    assert "tiny convolutional net" in out
+
+
+def test_list_models_without_plugins_says_what_to_install(capsys):
+    code, out, _ = run_cli(capsys, "list-models")
+    assert code == 0 and "pip install" in out
+    _, out, _ = run_cli(capsys, "list-models", "--json")
+    assert json.loads(out) == []
+
+
+def test_list_models_rejects_an_unknown_task(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["list-models", "--task", "telepathy"])
+    assert exited.value.code == 2
+    assert "telepathy" in capsys.readouterr().err
+
+
+def test_plugins_json_and_table(tiny_plugin, capsys):
+    class Broken:
+        @bpcore.hookimpl
+        def register_models(self, register):
+            register(name="Broken Name", factory="tiny_models:TinyTextModel", tasks=["emotion"])
+
+    broken = bpcore.register_plugin(Broken(), name="broken-specs")
+    try:
+        code, out, _ = run_cli(capsys, "plugins", "--json")
+        assert code == 0
+        rows = {row["name"]: row for row in json.loads(out)}
+        assert rows[TEST_PLUGIN_NAME]["models"] == 4 and rows[TEST_PLUGIN_NAME]["error"] is None
+        assert rows["broken-specs"]["models"] == 0
+        assert any("Broken Name" in problem for problem in rows["broken-specs"]["problems"])
+
+        code, out, _ = run_cli(capsys, "plugins")
+        assert code == 0
+        assert TEST_PLUGIN_NAME in out and "4 models" in out and "Broken Name" in out
+    finally:
+        bpcore.unregister_plugin(broken)
+
+
+def test_run_text_vectorisation(tiny_plugin, capsys):
+    torch.manual_seed(0)
+    code, out, _ = run_cli(capsys, "run", "text-vectorisation", "iPhone 12 128GB")
+    assert code == 0
+    vector = json.loads(out)
+    assert len(vector) == 16 and all(isinstance(value, float) for value in vector)
+    torch.manual_seed(0)  # the same tiny model, built again
+    expected = bpcore.TextVectorisation("tiny-text")("iPhone 12 128GB")
+    assert vector == pytest.approx(expected, abs=1e-6)
+
+    code, out, _ = run_cli(capsys, "run", "text-vectorisation", "one", "two", "--model", "tiny-text-wide")
+    vectors = json.loads(out)
+    assert code == 0 and len(vectors) == 2 and len(vectors[0]) == 32
+
+
+def test_run_text_classification_with_labels_and_top_k(tiny_plugin, capsys):
+    code, out, _ = run_cli(
+        capsys,
+        "run",
+        "text-classification",
+        "I am mad because my product broke.",
+        "--labels",
+        "product issue",
+        "nature",
+    )
+    assert code == 0
+    scores = json.loads(out)
+    assert set(scores) == {"product issue", "nature"}
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+
+    _, out, _ = run_cli(
+        capsys, "run", "text-classification", "my product broke", "--labels", "a", "b", "c", "--top-k", "2"
+    )
+    assert len(json.loads(out)) == 2
+
+
+def test_run_with_a_saved_model(capsys, seeded, tmp_path):
+    model = TinyTextModel(dim=6)
+    folder = bpcore.save(model, path=tmp_path / "cli-model")
+    code, out, _ = run_cli(capsys, "run", "text-vectorisation", "hello", "--model", str(folder))
+    assert code == 0 and json.loads(out) == pytest.approx(model({"text": ["hello"]})[0], abs=1e-6)
+
+
+def test_run_text_generation_with_settings(tiny_plugin, capsys):
+    code, out, _ = run_cli(capsys, "run", "text-generation", "Once upon a time", "--set", "max_length=3")
+    assert code == 0
+    assert isinstance(json.loads(out), str) and len(json.loads(out)) <= 3
+
+
+def test_run_qa_with_context(tiny_plugin, capsys):
+    code, out, _ = run_cli(
+        capsys, "run", "qa", "Where does Sally live?", "--context", "Sally lives in London."
+    )
+    assert code == 0 and isinstance(json.loads(out), str)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "text-classification", "some text", "--labels", "same", "same"], "input.labels[0]"),
+        (["run", "text-classification", "some text", "--labels", "a", "b", "--top-k", "-1"], "input.top_k"),
+        (["run", "text-vectorisation", "hello", "--model", "no-such-model"], "no-such-model"),
+        (["run", "emotion", "hello", "--model", "tiny-text"], "does not support"),
+        (["run", "text-generation", "hello", "--set", "temperature=0"], "input.temperature"),
+        (["run", "text-generation", "hello", "--set", "no_such_option=1"], "no_such_option"),
+    ],
+    ids=[
+        "duplicate-label",
+        "negative-top-k",
+        "unknown-model",
+        "unsupported-task",
+        "bad-option",
+        "unknown-option",
+    ],
+)
+def test_run_errors_exit_2_with_a_clear_message(tiny_plugin, capsys, args, message):
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("bpcore: error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_run_qa_without_context_is_a_usage_error(tiny_plugin, capsys):
+    code, out, err = run_cli(capsys, "run", "qa", "Where does Sally live?")
+    assert code == 2 and out == ""
+    assert err.startswith("bpcore: error: --context")
+
+
+def test_run_without_a_model_for_the_task_names_the_distribution(capsys):
+    code, _, err = run_cli(capsys, "run", "summarisation", "A long text.")
+    assert code == 2 and "bp-hf" in err
+
+
+def test_list_models_json_in_a_real_process(tmp_path):
+    script = tmp_path / "site" / "cli_test_plugin.py"
+    script.parent.mkdir()
+    script.write_text(
+        "import bpcore\n\n"
+        "@bpcore.hookimpl\n"
+        "def register_models(register):\n"
+        '    register(name="cli-subprocess-model", factory="tiny_models:TinyTextModel", tasks=["text-vectorisation"])\n'
+    )
+    dist = tmp_path / "site" / "cli_test_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: cli-test-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[bpcore]\ncli-test = cli_test_plugin\n")
+    command = Path(sys.executable).parent / "bpcore"  # the installed console script
+    assert command.is_file()
+    result = subprocess.run(
+        [str(command), "list-models", "--json"],
+        env=subprocess_env([script.parent]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    model = next(row for row in rows if row["name"] == "cli-subprocess-model")
+    assert model["plugin"] == "cli-test" and model["tasks"] == ["text-vectorisation"]
+
+
+def test_console_script_is_installed():
+    from importlib.metadata import entry_points
+
+    scripts = {entry.name: entry.value for entry in entry_points(group="console_scripts")}
+    assert scripts.get("bpcore") == "bpcore.cli:main"
+
+
+def test_run_image_tasks_with_paths(tiny_plugin, capsys, image_files):
+    red, blue = str(image_files["red"]), str(image_files["blue"])
+    code, out, _ = run_cli(capsys, "run", "image-classification", red, blue, "--labels", "red", "blue")
+    assert code == 0
+    scores = json.loads(out)
+    assert len(scores) == 2 and all(set(item) == {"red", "blue"} for item in scores)
+
+    code, out, _ = run_cli(capsys, "run", "image-text-vectorisation", red, "--text", "a red square")
+    assert code == 0 and len(json.loads(out)) == 16
+
+    code, _, err = run_cli(
+        capsys, "run", "image-vectorisation", red, str(image_files["red"].parent / "gone.png")
+    )
+    assert code == 2 and "input.image[1]" in err
