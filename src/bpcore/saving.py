@@ -5,7 +5,6 @@ Loading never unpickles unless asked to (``trust_pickle=True``), because unpickl
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -46,11 +45,18 @@ def _class_path(model: Any) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-@functools.lru_cache(maxsize=1)
-def _distributions_by_package() -> Mapping[str, list[str]]:
+def _distributions_of(package: str) -> list[str]:
+    """The distributions that install ``package`` (a top-level import name)."""
     import importlib_metadata
 
-    return importlib_metadata.packages_distributions()
+    # Plugins are found by their entry points: cheap, and right for editable installs, whose
+    # file lists hold only a .pth file and so hide the package from packages_distributions().
+    from_plugins = {
+        entry_point.dist.name
+        for entry_point in importlib_metadata.entry_points(group="bpcore")
+        if entry_point.dist is not None and entry_point.module.split(".")[0] == package
+    }
+    return sorted(from_plugins) or importlib_metadata.packages_distributions().get(package, [])
 
 
 def requirements_for(model: Any) -> list[str]:
@@ -59,7 +65,7 @@ def requirements_for(model: Any) -> list[str]:
     from packaging.requirements import Requirement
 
     top_level = type(model).__module__.split(".")[0]
-    wanted = ["bpcore", "torch", *_distributions_by_package().get(top_level, [])]
+    wanted = ["bpcore", "torch", *_distributions_of(top_level)]
     pins: dict[str, str] = {}
     for name in wanted:
         try:

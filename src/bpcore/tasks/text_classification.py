@@ -17,6 +17,7 @@ from bpcore.tasks.base import (
     LOSS_FROM_MODEL,
     Task,
     Variant,
+    adamw,
     as_batch,
     is_text,
     label_index,
@@ -108,6 +109,4 @@ class TextClassification(Task):
 
     def configure_optimizers(self) -> Any:
         """AdamW, learning rate 2e-5."""
-        import torch
-
-        return torch.optim.AdamW(self.model.parameters(), lr=2e-5)
+        return adamw(self.model.parameters(), lr=2e-5)

@@ -1,0 +1,89 @@
+"""Nox sessions: ``lint`` and ``tests`` (the default, what CI runs), and ``demo``.
+
+    python3 -m pip install nox
+    python3 -m nox -s lint tests          # what CI runs (.ci/run)
+    python3 -m nox -s tests -- -k save    # arguments after -- go to pytest
+    python3 -m nox -R -s tests            # reuse the venv, skip the installs
+
+The core and the plugins are separate distributions in one repository: the root (``bpcore``)
+and ``plugins/bp_*``. Every session installs all of them editable, in one pip call, so each
+plugin's requirement on ``bpcore`` is met by the checkout and never looked up on an index.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+from nox.command import CommandFailed
+
+nox.needs_version = ">=2024.3.2"
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["lint", "tests"]
+
+ROOT = Path(__file__).parent
+# The core first, then every plugin distribution of this repository.
+PACKAGES = (".", "plugins/bp_st", "plugins/bp_hf", "plugins/bp_clip", "plugins/bp_effnet")
+# Pinned to releases pip finds on local disk here; asked for before anything that needs torch,
+# so that no other torch is resolved.
+TORCH = ("torch==2.14.1", "torchvision==0.29.1")
+# Pinned: a new ruff release may add rules or change the format.
+RUFF = "ruff==0.17.6"
+IMPORT_LINTER = "import-linter>=2.1"
+# No network but the package registries: nothing may try to download models.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def _editable(packages: tuple[str, ...] = PACKAGES) -> list[str]:
+    return [arg for package in packages for arg in ("-e", package)]
+
+
+def _install_everything(session: nox.Session, *extra: str) -> None:
+    """Torch, then the core and every plugin, editable, with their dependencies, plus ``extra``."""
+    session.install(*TORCH)
+    # One call: pip takes the local root as the only candidate for the plugins' `bpcore`.
+    session.install(*_editable(), *extra)
+    session.env.update(OFFLINE_ENV)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run pytest over tests/ and plugins/ (arguments after ``--`` go to pytest)."""
+    _install_everything(session, "pytest")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check and lint-imports; runs all three, fails if any fails."""
+    session.install(RUFF, IMPORT_LINTER)
+    # lint-imports only needs to import-path the packages, not to run them.
+    session.install("--no-deps", *_editable())
+    session.run("ruff", "--version")
+    failed = []
+    # --no-cache: leave no .import_linter_cache folder in the work tree.
+    for command in (
+        ("ruff", "check", "."),
+        ("ruff", "format", "--check", "."),
+        ("lint-imports", "--no-cache"),
+    ):
+        try:
+            session.run(*command)
+        except CommandFailed:
+            failed.append(" ".join(command))
+    if failed:
+        session.error(f"failed: {'; '.join(failed)}")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run examples/semantic_search.py in the same environment as the tests."""
+    script = "examples/semantic_search.py"
+    if not (ROOT / script).is_file():
+        session.error(f"{script} does not exist")
+    _install_everything(session)
+    session.run("python", script, *session.posargs)

@@ -1,0 +1,185 @@
+"""STModel: any Sentence Transformers model as a bpcore text-vectorisation model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from huggingface_hub.errors import HFValidationError
+from sentence_transformers import SentenceTransformer
+
+from bpcore.devices import resolve_device
+from bpcore.errors import InputError, ModelLoadError, TaskNotSupportedError
+from bpcore.models.base import PathModel
+from bpcore.tasknames import TEXT_VECTORISATION
+
+#: The subfolder of a saved bpcore model that holds the Sentence Transformers model.
+SAVED_FOLDER = "sentence-transformer"
+#: Texts per forward pass at inference (``encode`` sorts by length first, so padding stays small).
+ENCODE_BATCH_SIZE = 32
+
+
+class STModel(PathModel):
+    """A Sentence Transformers model for the ``text-vectorisation`` task: inference, finetuning, saving.
+
+    ``model_path`` is a local Sentence Transformers folder or a Hugging Face hub id (downloaded
+    once, so it needs the network the first time). ``init_model`` is called as
+    ``init_model(model_path, device=...)`` and returns a ``SentenceTransformer``. Texts longer
+    than ``max_length`` tokens are truncated. Vectors are what the model's own modules produce
+    (normalised only if the model ends with a ``Normalize`` module, as all-MiniLM-L6-v2 does).
+
+    Example::
+
+        import bpcore
+        from bpcore.models import STModel
+
+        model = STModel("/models/all-MiniLM-L6-v2", name="my-minilm", max_length=256)
+        tv = bpcore.TextVectorisation(model)
+        tv(["iPhone 12 128GB", "Apple iPhone 12, 128 GB"])     # two 384-float vectors
+        tv.finetune({"texts": ["a", "b", "c"], "groups": [0, 0, 1]}, variant="triplet")
+        tv.save("my-minilm")                                   # loads offline with bpcore.load
+    """
+
+    optimal_batch_size = 32
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        init_model: Callable[..., SentenceTransformer] = SentenceTransformer,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        max_length: int = 512,
+        device: str | torch.device | None = None,
+    ) -> None:
+        _check_length(max_length)
+        target = resolve_device(device)
+
+        def load(path: str) -> SentenceTransformer:
+            try:
+                # Built on the target device directly: loading on a default GPU and moving would
+                # briefly hold the weights twice.
+                return init_model(path, device=str(target))
+            except (OSError, HFValidationError) as error:
+                raise _load_error(name or path, path, error) from error
+
+        super().__init__(
+            str(model_path),
+            init_model=load,
+            name=name,
+            description=description,
+            tasks=tasks or [TEXT_VECTORISATION],
+            details=details,
+            device=target,
+        )
+        self.max_length = max_length
+        self.model.max_seq_length = max_length
+
+    @staticmethod
+    def list_models() -> list[dict[str, Any]]:
+        """The registered models that bp-st builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
+        from bpcore.registry import get_registry
+
+        return [spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_st.")]
+
+    # -- inference ------------------------------------------------------------------------
+    def __call__(
+        self, task_input: Mapping[str, Any], task: str = TEXT_VECTORISATION, return_tensor: bool = False
+    ) -> list[list[float]] | list[float] | torch.Tensor:
+        """Vectorise ``task_input["text"]`` (a list of texts, or one text): lists of floats, or a tensor."""
+        _check_task(task)
+        text = task_input["text"]
+        single = isinstance(text, str)
+        vectors = self.encode([text] if single else text)
+        if single:
+            vectors = vectors[0]
+        return vectors if return_tensor else vectors.cpu().tolist()
+
+    def encode(self, texts: Sequence[str]) -> torch.Tensor:
+        """The ``[len(texts), vector_size]`` vectors of ``texts``, computed without gradients."""
+        return self.model.encode(
+            list(texts), batch_size=ENCODE_BATCH_SIZE, convert_to_tensor=True, show_progress_bar=False
+        )
+
+    def vectorise(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Sentence vectors of tokenised ``features`` (from :meth:`tokenize`), with gradients."""
+        # A copy on the model's device: the Sentence Transformers modules write their outputs into the dict.
+        inputs = {key: value.to(self.device) for key, value in features.items()}
+        return self.model(inputs)["sentence_embedding"]
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """Tokenise ``texts`` in one call, padded to the longest and truncated to ``max_length`` tokens."""
+        max_length = max_length or self.max_length
+        features = self.model.preprocess(list(texts), max_length=max_length)
+        # preprocess labels the batch with its modality (a string, "text"); the forward assumes text
+        # without it, and only tensors can be moved to a device or gathered by accelerate.
+        return {key: value for key, value in features.items() if isinstance(value, torch.Tensor)}
+
+    # -- finetuning -----------------------------------------------------------------------
+    def process_batch(self, params: Mapping[str, Any], task: str = TEXT_VECTORISATION) -> dict[str, Any]:
+        """One text to vectorise (``{"text": ..., "max_length": ...}``); tokenising waits for the batch."""
+        _check_task(task)
+        max_length = params.get("max_length")
+        if max_length is not None and max_length > self.max_length:
+            raise InputError(
+                f"{max_length} is more than this model's limit of {self.max_length} tokens",
+                field="max_length",
+            )
+        return {"text": params["text"], "max_length": max_length or self.max_length}
+
+    def collate_batch(
+        self, items: Sequence[Mapping[str, Any]], task: str = TEXT_VECTORISATION
+    ) -> dict[str, torch.Tensor]:
+        """Tokenise a batch of :meth:`process_batch` items together, padded only to its longest text."""
+        _check_task(task)
+        return self.tokenize(
+            [item["text"] for item in items], max_length=min(item["max_length"] for item in items)
+        )
+
+    def training_step(
+        self, batch: Mapping[str, torch.Tensor], task: str = TEXT_VECTORISATION
+    ) -> torch.Tensor:
+        """The ``[batch, vector_size]`` vectors of a collated batch; the task computes the loss."""
+        _check_task(task)
+        return self.vectorise(batch)
+
+    # -- saving ---------------------------------------------------------------------------
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """Write the Sentence Transformers model (safetensors) into ``directory / "sentence-transformer"``."""
+        # No model card: writing one inspects the training state and can reach for the hub.
+        self.model.save(str(Path(directory) / SAVED_FOLDER), create_model_card=False)
+        return {"folder": SAVED_FOLDER, "max_length": self.max_length}
+
+    @classmethod
+    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> STModel:
+        """Load a model written by :meth:`save_files`, offline."""
+        return cls(
+            str(Path(directory) / config["folder"]), max_length=int(config["max_length"]), device=device
+        )
+
+
+def _check_task(task: str) -> None:
+    if task != TEXT_VECTORISATION:
+        raise TaskNotSupportedError(f"STModel supports {TEXT_VECTORISATION!r} only, not {task!r}")
+
+
+def _check_length(max_length: Any) -> None:
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+        raise InputError(f"must be a positive integer, got {max_length!r}", field="max_length")
+
+
+def _load_error(label: str, path: str, error: BaseException) -> ModelLoadError:
+    if Path(path).is_dir():
+        why = f"the folder {path} does not hold a loadable Sentence Transformers model"
+        hint = "check the folder (it needs modules.json or a transformers config and weights)"
+    else:
+        why = f"{path!r} is not a local folder, and it could not be downloaded from the Hugging Face hub (offline?)"
+        hint = (
+            "pass the path of a local copy instead, e.g. STModel('/models/my-model') with a folder written by "
+            "SentenceTransformer(hub_id).save(folder) where the hub is reachable"
+        )
+    return ModelLoadError(f"cannot load model {label!r}: {why}; {hint} ({type(error).__name__}: {error})")
