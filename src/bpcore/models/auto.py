@@ -5,7 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bpcore.registry import get_registry
+from bpcore.errors import ModelNotFoundError
+from bpcore.registry import ModelSpec, get_registry
+
+
+def resolve_model(
+    name: str | None,
+    task: str | None = None,
+    device: str | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> tuple[Any, ModelSpec | None]:
+    """The model a name stands for, and its spec when it comes from the registry.
+
+    ``None`` is the task's default; registered names and aliases come first, then models saved
+    by name under ``$BPCORE_HOME`` or at a path.
+    """
+    registry = get_registry()
+    if name is None:
+        if task is None:
+            raise ModelNotFoundError("name a model, or a task to take its default")
+        spec = registry.default_for(task)
+    else:
+        try:
+            spec = registry.resolve(name, task=task, aliases=aliases)
+        except ModelNotFoundError:
+            from bpcore.saving import find_saved_model, load
+
+            saved = find_saved_model(name)
+            if saved is None:
+                raise
+            return load(saved, device=device), None
+    return spec.load(device=device), spec
 
 
 def _display(rows: list[dict[str, Any]]) -> None:
@@ -56,17 +86,8 @@ class AutoModel:
         device: str | None = None,
         task: str | None = None,
     ) -> Any:
-        """Build a registered model (or load a model saved with :func:`bpcore.save`)."""
-        from bpcore.saving import find_saved_model, load
-
-        saved = find_saved_model(model_name)
-        if (
-            saved is not None
-            and not (aliases and model_name in aliases)
-            and model_name not in get_registry().specs
-        ):
-            return load(saved, device=device)
-        return get_registry().resolve(model_name, task=task, aliases=aliases).load(device=device)
+        """Build a registered model by name or alias, or load one saved with :func:`bpcore.save`."""
+        return resolve_model(model_name, task=task, device=device, aliases=aliases)[0]
 
     @staticmethod
     def list_models(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import attrs
 
 from bpcore.errors import InputError, InputTypeError, TaskNotSupportedError
-from bpcore.registry import get_registry
 from bpcore.schemas import structure
 
 if TYPE_CHECKING:
@@ -61,20 +60,11 @@ class Task:
 
     # -- models ---------------------------------------------------------------------------
     def _resolve_model(self, model: Any, device: str | None) -> Any:
-        from bpcore.saving import find_saved_model, load
+        from bpcore.models.auto import resolve_model
 
-        registry = get_registry()
         self._spec = None
-        if model is None or (
-            isinstance(model, str) and (model in registry.specs or find_saved_model(model) is None)
-        ):
-            spec = (
-                registry.default_for(self.task) if model is None else registry.resolve(model, task=self.task)
-            )
-            self._spec = spec
-            return spec.load(device=device)
-        if isinstance(model, str):
-            model = load(model, device=device)
+        if model is None or isinstance(model, str):
+            model, self._spec = resolve_model(model, task=self.task, device=device)
         elif isinstance(model, type):
             model = model(device=device)
         tasks = getattr(model, "tasks", None)
