@@ -55,7 +55,7 @@ def main() -> None:
     history = tv.finetune({"texts": texts, "groups": groups}, variant="triplet", epochs=3, seed=0)
     after = bpcore.cosine_similarity(*tv([texts[0], texts[4]]))
     print(
-        f"\nfinetuned {len(history)} epochs (validated on {history.validated_on}); losses {history.train_loss}"
+        f"\nfinetuned {len(history)} epochs (validated on {history.validated_on}); losses {[round(loss, 3) for loss in history.train_loss]}"
     )
     print(f"crowbar vs steel mug similarity: {before:.3f} -> {after:.3f}")
 
