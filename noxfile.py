@@ -1,4 +1,4 @@
-"""Nox sessions: ``lint`` and ``tests`` (the default, what CI runs), and ``demo``.
+"""Nox sessions: ``lint`` and ``tests`` (the default, what CI runs), ``demo`` and ``bench``.
 
     python3 -m pip install nox
     python3 -m nox -s lint tests          # what CI runs (.ci/run)
@@ -87,3 +87,11 @@ def demo(session: nox.Session) -> None:
         session.error(f"{script} does not exist")
     _install_everything(session)
     session.run("python", script, *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run every benchmark under bench/ (each compares bpcore with its peer in one run)."""
+    _install_everything(session)
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        session.run("python", str(script.relative_to(ROOT)), *session.posargs)
