@@ -17,6 +17,13 @@ from bpcore.tasknames import TASKS
 
 
 def _print_json(value: Any) -> None:
+    if isinstance(value, list) and value and all(isinstance(item, (int, float, list)) for item in value):
+        # Vectors: one per line, not one number per line.
+        rows = [value] if isinstance(value[0], (int, float)) else value
+        print(
+            "[" + ",\n ".join(json.dumps(row) for row in rows) + "]" if len(rows) > 1 else json.dumps(rows[0])
+        )
+        return
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 

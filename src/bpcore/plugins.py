@@ -116,6 +116,7 @@ def unregister_plugin(plugin_or_name: Any) -> None:
     global _generation
     with _lock:
         manager = get_plugin_manager()
+        name: str | None
         if isinstance(plugin_or_name, str):
             name = plugin_or_name
             manager.unregister(name=name)

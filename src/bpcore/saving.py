@@ -139,7 +139,7 @@ def save(
             "class": _class_path(model),
         }
         if isinstance(model, BaseModel):
-            model_config = model.save_files(staging)
+            model_config: dict[str, Any] | None = model.save_files(staging)
             try:
                 json.dumps(model_config)
             except (TypeError, ValueError) as error:

@@ -146,7 +146,7 @@ def _mean(accelerator: Any, losses: list[torch.Tensor]) -> float:
 
 def fit(
     model: torch.nn.Module,
-    dataset: Dataset,
+    dataset: Dataset | Sequence[Any],
     *,
     step: Step,
     configure_optimizers: Callable[[], torch.optim.Optimizer],
@@ -207,7 +207,7 @@ def fit(
         )
         val_indices = train_indices
 
-    optimal = optimal_batch_size or getattr(model, "optimal_batch_size", 16)
+    optimal: int = optimal_batch_size or getattr(model, "optimal_batch_size", 16)
     start_batch_size = min(batch_size or optimal, len(train_indices))
 
     def loaders(size: int) -> tuple[DataLoader, DataLoader]:

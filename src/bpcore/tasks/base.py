@@ -44,6 +44,8 @@ class Task:
     """
 
     task: ClassVar[str]
+    #: Each task defines ``__call__`` with the spec's signature.
+    __call__: Callable[..., Any]
     #: Finetuning variants; the first is the default.
     variants: ClassVar[dict[str, Variant]] = {}
     #: Task-specific finetuning keywords and their defaults.
