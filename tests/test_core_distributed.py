@@ -27,20 +27,22 @@ SCRIPT = textwrap.dedent(
     history = tc.finetune({{"texts": texts, "labels": labels}}, epochs=4, early_stopping_epochs=0,
                           batch_size=2, validation_split=0.25, seed=3)
     weights = sum(float(p.double().sum()) for p in tc.model.parameters())
-    print("RESULT " + json.dumps({{"rank": os.environ.get("RANK"), "world": os.environ.get("WORLD_SIZE"),
-                                   "train": history.train_loss, "val": history.val_loss, "weights": weights}}))
+    # One file per process: their stdout shares one pipe and lines can interleave.
+    with open(os.path.join({out!r}, "rank" + os.environ["RANK"] + ".json"), "w") as out:
+        json.dump({{"rank": os.environ["RANK"], "world": os.environ.get("WORLD_SIZE"),
+                   "train": history.train_loss, "val": history.val_loss, "weights": weights}}, out)
     """
 )
 
 
 def test_finetuning_runs_unchanged_on_two_processes(tmp_path: Path) -> None:
     script = tmp_path / "finetune.py"
-    script.write_text(SCRIPT.format(tests=str(TESTS_DIR)))
+    script.write_text(SCRIPT.format(tests=str(TESTS_DIR), out=str(tmp_path)))
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "BPCORE_LOAD_PLUGINS": ""}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     result = subprocess.run([*command, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    runs = [json.loads(path.read_text()) for path in sorted(tmp_path.glob("rank*.json"))]
     assert sorted(run["rank"] for run in runs) == ["0", "1"] and {run["world"] for run in runs} == {"2"}
     first, second = runs
     # Losses are gathered across processes and gradients are averaged, so both ranks agree exactly.
