@@ -33,7 +33,8 @@ class Variant:
     params: type
     examples: Callable[[Any, Any, Mapping[str, Any]], list[Example]]
     loss: str
-    groups_field: str | None = None
+    #: Batches keep same-group examples together (for triplet losses).
+    grouped: bool = False
 
 
 class Task:
@@ -139,7 +140,7 @@ class Task:
         collate = getattr(self.model, "collate_batch", None)
         collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
         make_batch_sampler = usable_validation = None
-        if chosen.groups_field is not None:
+        if chosen.grouped:
             from bpcore.samplers import GroupBatchSampler
 
             groups = [example.target for example in examples]

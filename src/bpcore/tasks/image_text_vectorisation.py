@@ -39,7 +39,7 @@ class ImageTextVectorisation(Task):
 
     task = IMAGE_TEXT_VECTORISATION
     variants = {
-        "triplet": Variant(ImageTextGroupParams, group_examples, LOSS_TRIPLET, groups_field="groups"),
+        "triplet": Variant(ImageTextGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
         "cosine_similarity": Variant(ImageTextPairParams, pair_examples, LOSS_COSINE),
     }
 

@@ -48,7 +48,7 @@ class ImageVectorisation(Task):
 
     task = IMAGE_VECTORISATION
     variants = {
-        "triplet": Variant(ImageGroupParams, group_examples, LOSS_TRIPLET, groups_field="groups"),
+        "triplet": Variant(ImageGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
         "cosine_similarity": Variant(ImagePairParams, pair_examples, LOSS_COSINE),
     }
 

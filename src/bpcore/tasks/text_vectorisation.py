@@ -47,7 +47,7 @@ class TextVectorisation(Task):
     task = TEXT_VECTORISATION
     variants = {
         "cosine_similarity": Variant(TextPairParams, pair_examples, LOSS_COSINE),
-        "triplet": Variant(TextGroupParams, group_examples, LOSS_TRIPLET, groups_field="groups"),
+        "triplet": Variant(TextGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
     }
     finetune_options = {"max_length": None}
 
