@@ -26,44 +26,62 @@ def trigram_ids(text: str, max_length: int | None = None) -> list[int]:
     return ids[:max_length] if max_length else ids
 
 
-class TinyTextModel(BaseModel):
-    """Vectorises and classifies text with a trigram embedding bag."""
+def bag_inputs(id_lists: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenated ids and their offsets, as ``torch.nn.EmbeddingBag`` takes them."""
+    ids = torch.cat([torch.tensor(item, dtype=torch.long) for item in id_lists])
+    offsets = torch.tensor([0] + [len(item) for item in id_lists[:-1]]).cumsum(0)
+    return ids, offsets
+
+
+def collate_ids(items: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    ids, offsets = bag_inputs([item["ids"] for item in items])
+    return {"ids": ids, "offsets": offsets}
+
+
+class TinyModel(BaseModel):
+    """What the tiny models share: the usual constructor, with defaults per class, and a fast optimizer."""
+
+    default_name: str
+    default_description: str
+    default_tasks: list[str]
+    default_dim: int = 16
 
     def __init__(
-        self,
-        dim: int = 16,
-        name: str | None = "tiny-text",
-        description=None,
-        tasks=None,
-        details=None,
-        device=None,
+        self, dim: int | None = None, name=None, description=None, tasks=None, details=None, device=None
     ):
         super().__init__(
             None,
-            name=name,
-            description=description or "trigram embedding bag",
-            tasks=tasks or ["text-vectorisation", "text-classification"],
+            name=self.default_name if name is ... else name,  # None: a nameless model
+            description=description or self.default_description,
+            tasks=tasks or self.default_tasks,
             details=details,
             device=device,
         )
-        self.dim = dim
-        self.embedding = torch.nn.EmbeddingBag(BUCKETS, dim, mode="mean")
+        self.dim = dim or self.default_dim
+
+    def bag(self, embedding: torch.nn.EmbeddingBag, id_lists: list[list[int]]) -> torch.Tensor:
+        ids, offsets = bag_inputs(id_lists)
+        return embedding(ids.to(self.device), offsets.to(self.device))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(self.parameters(), lr=5e-2)
+
+
+class TinyClassifier(TinyModel):
+    """A tiny model that scores zero-shot labels, or labels it was finetuned on with its own head."""
+
+    def __init__(
+        self, dim: int | None = None, name=None, description=None, tasks=None, details=None, device=None
+    ):
+        super().__init__(dim, name, description, tasks, details, device)
+        # Set on the instance: nn.Module finds submodules only when no class attribute shadows them.
         self.head: torch.nn.Linear | None = None
         self.labels: list[str] = []
-        self.to(self.device)
 
-    def embed(self, texts: list[str], max_length: int | None = None) -> torch.Tensor:
-        ids = [torch.tensor(trigram_ids(text, max_length)) for text in texts]
-        offsets = torch.tensor([0] + [len(i) for i in ids[:-1]]).cumsum(0)
-        return self.embedding(torch.cat(ids).to(self.device), offsets.to(self.device))
+    def label_vectors(self, labels: list[str]) -> torch.Tensor:
+        raise NotImplementedError
 
-    @torch.inference_mode()
-    def __call__(
-        self, task_input: dict[str, Any], task: str = "text-vectorisation", return_tensor: bool = False
-    ) -> Any:
-        vectors = self.embed(task_input["text"])
-        if task == "text-vectorisation":
-            return vectors if return_tensor else vectors.tolist()
+    def classify(self, vectors: torch.Tensor, task_input: dict[str, Any]) -> list[dict[str, float]]:
         labels = task_input.get("labels")
         top_k = task_input.get("top_k") or 0
         if labels is None:
@@ -75,15 +93,54 @@ class TinyTextModel(BaseModel):
             return [keep_top_k(dict(zip(self.labels, row.tolist())), top_k) for row in probabilities]
         out = []
         for vector, item_labels in zip(vectors, labels):
-            label_vectors = self.embed(item_labels)
-            scores = F.softmax(F.cosine_similarity(vector[None], label_vectors) * 10, dim=-1)
+            scores = F.softmax(
+                F.cosine_similarity(vector[None], self.label_vectors(item_labels)) * 10, dim=-1
+            )
             out.append(keep_top_k(dict(zip(item_labels, scores.tolist())), top_k))
         return out
 
-    def pre_finetuning(self, labels: dict[int, str] | None = None, multi_label: bool = False) -> None:
+    def pre_finetuning(
+        self, labels: dict[int, str] | None = None, num_classes: int | None = None, multi_label: bool = False
+    ) -> None:
         if labels is not None:
             self.labels = [labels[i] for i in range(len(labels))]
-            self.head = torch.nn.Linear(self.dim, len(labels)).to(self.device)
+            self.head = torch.nn.Linear(self.dim, num_classes or len(labels)).to(self.device)
+
+    def extra_config(self) -> dict[str, Any]:
+        return {"labels": self.labels}
+
+    def apply_extra_config(self, config: dict[str, Any]) -> None:
+        if config.get("labels"):
+            self.pre_finetuning(labels=dict(enumerate(config["labels"])))
+
+
+class TinyTextModel(TinyClassifier):
+    """Vectorises and classifies text with a trigram embedding bag."""
+
+    default_name = "tiny-text"
+    default_description = "trigram embedding bag"
+    default_tasks = ["text-vectorisation", "text-classification"]
+
+    def __init__(
+        self, dim: int | None = None, name=None, description=None, tasks=None, details=None, device=None
+    ):
+        super().__init__(dim, name, description, tasks, details, device)
+        self.embedding = torch.nn.EmbeddingBag(BUCKETS, self.dim, mode="mean")
+        self.to(self.device)
+
+    def embed(self, texts: list[str], max_length: int | None = None) -> torch.Tensor:
+        return self.bag(self.embedding, [trigram_ids(text, max_length) for text in texts])
+
+    label_vectors = embed
+
+    @torch.inference_mode()
+    def __call__(
+        self, task_input: dict[str, Any], task: str = "text-vectorisation", return_tensor: bool = False
+    ) -> Any:
+        vectors = self.embed(task_input["text"])
+        if task == "text-vectorisation":
+            return vectors if return_tensor else vectors.tolist()
+        return self.classify(vectors, task_input)
 
     def process_batch(self, params: dict[str, Any], task: str) -> Any:
         text = params.get("text", params.get("inputs"))
@@ -93,10 +150,7 @@ class TinyTextModel(BaseModel):
         return item
 
     def collate_batch(self, items: list[dict[str, Any]], task: str) -> dict[str, torch.Tensor]:
-        batch = {
-            "ids": torch.cat([torch.tensor(item["ids"]) for item in items]),
-            "offsets": torch.tensor([0] + [len(item["ids"]) for item in items[:-1]]).cumsum(0),
-        }
+        batch = collate_ids(items)
         if "label" in items[0]:
             batch["labels"] = torch.tensor([item["label"] for item in items])
         return batch
@@ -107,16 +161,6 @@ class TinyTextModel(BaseModel):
             return vectors
         logits = self.head(vectors)
         return F.cross_entropy(logits, batch["labels"]) if "labels" in batch else logits
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=5e-2)
-
-    def extra_config(self) -> dict[str, Any]:
-        return {"labels": self.labels}
-
-    def apply_extra_config(self, config: dict[str, Any]) -> None:
-        if config.get("labels"):
-            self.pre_finetuning(labels=dict(enumerate(config["labels"])))
 
 
 # -- text classification guard and top_k ------------------------------------------------------
@@ -140,81 +184,39 @@ def pixels(image: Any) -> torch.Tensor:
     return raw.reshape(IMAGE_SIZE, IMAGE_SIZE, 3).permute(2, 0, 1).float() / 255.0
 
 
-class TinyImageModel(BaseModel):
+class TinyImageModel(TinyClassifier):
     """Classifies and vectorises images (and image-text pairs) with a tiny convolutional net."""
 
+    default_name = "tiny-image"
+    default_description = "tiny convolutional net"
+    default_tasks = ["image-classification", "image-vectorisation", "image-text-vectorisation"]
+
     def __init__(
-        self,
-        dim: int = 16,
-        name: str | None = "tiny-image",
-        description=None,
-        tasks=None,
-        details=None,
-        device=None,
+        self, dim: int | None = None, name=None, description=None, tasks=None, details=None, device=None
     ):
-        super().__init__(
-            None,
-            name=name,
-            description=description or "tiny convolutional net",
-            tasks=tasks or ["image-classification", "image-vectorisation", "image-text-vectorisation"],
-            details=details,
-            device=device,
-        )
-        self.dim = dim
+        super().__init__(dim, name, description, tasks, details, device)
         self.conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
-        self.project = torch.nn.Linear(8 * 4 * 4, dim)
-        self.text = torch.nn.EmbeddingBag(BUCKETS, dim, mode="mean")
-        self.head: torch.nn.Linear | None = None
-        self.labels: list[str] = []
+        self.project = torch.nn.Linear(8 * 4 * 4, self.dim)
+        self.text = torch.nn.EmbeddingBag(BUCKETS, self.dim, mode="mean")
         self.to(self.device)
 
     def image_vectors(self, batch: torch.Tensor) -> torch.Tensor:
         hidden = F.max_pool2d(F.relu(self.conv(batch.to(self.device))), 2)
         return self.project(hidden.flatten(1))
 
-    def text_vectors(self, texts: list[str]) -> torch.Tensor:
-        ids = [torch.tensor(trigram_ids(text)) for text in texts]
-        offsets = torch.tensor([0] + [len(i) for i in ids[:-1]]).cumsum(0)
-        return self.text(torch.cat(ids).to(self.device), offsets.to(self.device))
-
-    def pair_vectors(
-        self, images: torch.Tensor, texts_ids: torch.Tensor, offsets: torch.Tensor
-    ) -> torch.Tensor:
-        combined = self.image_vectors(images) + self.text(texts_ids.to(self.device), offsets.to(self.device))
-        return F.normalize(combined, dim=-1)
+    def label_vectors(self, texts: list[str]) -> torch.Tensor:
+        return self.bag(self.text, [trigram_ids(text) for text in texts])
 
     @torch.inference_mode()
     def __call__(
         self, task_input: dict[str, Any], task: str = "image-vectorisation", return_tensor: bool = False
     ) -> Any:
-        batch = torch.stack([pixels(image) for image in task_input["image"]])
+        vectors = self.image_vectors(torch.stack([pixels(image) for image in task_input["image"]]))
         if task == "image-text-vectorisation":
-            vectors = F.normalize(self.image_vectors(batch) + self.text_vectors(task_input["text"]), dim=-1)
-            return vectors if return_tensor else vectors.tolist()
-        vectors = self.image_vectors(batch)
-        if task == "image-vectorisation":
-            return vectors if return_tensor else vectors.tolist()
-        labels = task_input.get("labels")
-        top_k = task_input.get("top_k") or 0
-        if labels is None:
-            if self.head is None:
-                raise InputError(
-                    "give labels: this model has not been finetuned on its own labels", field="input.labels"
-                )
-            probabilities = F.softmax(self.head(vectors), dim=-1)
-            return [keep_top_k(dict(zip(self.labels, row.tolist())), top_k) for row in probabilities]
-        out = []
-        for vector, item_labels in zip(vectors, labels):
-            scores = F.softmax(F.cosine_similarity(vector[None], self.text_vectors(item_labels)) * 10, dim=-1)
-            out.append(keep_top_k(dict(zip(item_labels, scores.tolist())), top_k))
-        return out
-
-    def pre_finetuning(
-        self, labels: dict[int, str] | None = None, num_classes: int | None = None, multi_label: bool = False
-    ) -> None:
-        if labels is not None:
-            self.labels = [labels[i] for i in range(len(labels))]
-            self.head = torch.nn.Linear(self.dim, num_classes or len(labels)).to(self.device)
+            vectors = F.normalize(vectors + self.label_vectors(task_input["text"]), dim=-1)
+        if task == "image-classification":
+            return self.classify(vectors, task_input)
+        return vectors if return_tensor else vectors.tolist()
 
     def process_batch(self, params: dict[str, Any], task: str) -> Any:
         item: dict[str, Any] = {"pixels": pixels(params["image"])}
@@ -225,25 +227,15 @@ class TinyImageModel(BaseModel):
     def collate_batch(self, items: list[dict[str, Any]], task: str) -> dict[str, torch.Tensor]:
         batch = {"pixels": torch.stack([item["pixels"] for item in items])}
         if "ids" in items[0]:
-            batch["ids"] = torch.cat([torch.tensor(item["ids"]) for item in items])
-            batch["offsets"] = torch.tensor([0] + [len(item["ids"]) for item in items[:-1]]).cumsum(0)
+            batch.update(collate_ids(items))
         return batch
 
     def training_step(self, batch: dict[str, torch.Tensor], task: str) -> torch.Tensor:
-        if task == "image-text-vectorisation":
-            return self.pair_vectors(batch["pixels"], batch["ids"], batch["offsets"])
         vectors = self.image_vectors(batch["pixels"])
+        if task == "image-text-vectorisation":
+            text = self.text(batch["ids"].to(self.device), batch["offsets"].to(self.device))
+            return F.normalize(vectors + text, dim=-1)
         return self.head(vectors) if task == "image-classification" else vectors
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=5e-2)
-
-    def extra_config(self) -> dict[str, Any]:
-        return {"labels": self.labels}
-
-    def apply_extra_config(self, config: dict[str, Any]) -> None:
-        if config.get("labels"):
-            self.pre_finetuning(labels=dict(enumerate(config["labels"])))
 
 
 # -- text to text -----------------------------------------------------------------------------
@@ -274,33 +266,24 @@ def qa_source(question: str, context: str, prev_qa: list[Any]) -> str:
     return f"{history} | {question} | {context}"
 
 
-class TinyTextToTextModel(BaseModel):
+class TinyTextToTextModel(TinyModel):
     """Generates short texts character by character from a trigram encoding; learns any text-to-text task."""
 
+    default_name = "tiny-t2t"
+    default_description = "position-wise character generator"
+    default_tasks = ["qa", "emotion", "summarisation", "text-generation"]
+    default_dim = 32
+
     def __init__(
-        self,
-        dim: int = 32,
-        name: str | None = "tiny-t2t",
-        description=None,
-        tasks=None,
-        details=None,
-        device=None,
+        self, dim: int | None = None, name=None, description=None, tasks=None, details=None, device=None
     ):
-        super().__init__(
-            None,
-            name=name,
-            description=description or "position-wise character generator",
-            tasks=tasks or ["qa", "emotion", "summarisation", "text-generation"],
-            details=details,
-            device=device,
-        )
-        self.embedding = torch.nn.EmbeddingBag(BUCKETS, dim, mode="mean")
-        self.decoder = torch.nn.Linear(dim, MAX_OUTPUT * VOCAB)
+        super().__init__(dim, name, description, tasks, details, device)
+        self.embedding = torch.nn.EmbeddingBag(BUCKETS, self.dim, mode="mean")
+        self.decoder = torch.nn.Linear(self.dim, MAX_OUTPUT * VOCAB)
         self.to(self.device)
 
-    def logits(self, ids: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        hidden = self.embedding(ids.to(self.device), offsets.to(self.device))
-        return self.decoder(hidden).reshape(-1, MAX_OUTPUT, VOCAB)
+    def logits(self, id_lists: list[list[int]]) -> torch.Tensor:
+        return self.decoder(self.bag(self.embedding, id_lists)).reshape(-1, MAX_OUTPUT, VOCAB)
 
     @staticmethod
     def sources(task_input: dict[str, Any], task: str) -> list[str]:
@@ -313,9 +296,8 @@ class TinyTextToTextModel(BaseModel):
 
     @torch.inference_mode()
     def __call__(self, task_input: dict[str, Any], task: str = "text-generation") -> Any:
-        ids = [torch.tensor(trigram_ids(source)) for source in self.sources(task_input, task)]
-        offsets = torch.tensor([0] + [len(i) for i in ids[:-1]]).cumsum(0)
-        texts = [decode_output(row.tolist()) for row in self.logits(torch.cat(ids), offsets).argmax(-1)]
+        logits = self.logits([trigram_ids(source) for source in self.sources(task_input, task)])
+        texts = [decode_output(row.tolist()) for row in logits.argmax(-1)]
         if task != "text-generation":
             return texts
         if task_input.get("max_length"):
@@ -333,21 +315,18 @@ class TinyTextToTextModel(BaseModel):
             "target": encode_output(params["output"], params.get("max_output_length")),
         }
 
-    def collate_batch(self, items: list[dict[str, Any]], task: str) -> dict[str, torch.Tensor]:
+    def collate_batch(self, items: list[dict[str, Any]], task: str) -> dict[str, Any]:
+        # Ids stay lists: logits() bags them, as at inference.
         return {
-            "ids": torch.cat([torch.tensor(item["ids"]) for item in items]),
-            "offsets": torch.tensor([0] + [len(item["ids"]) for item in items[:-1]]).cumsum(0),
+            "id_lists": [item["ids"] for item in items],
             "target": torch.tensor([item["target"] for item in items]),
         }
 
-    def training_step(self, batch: dict[str, torch.Tensor], task: str) -> torch.Tensor:
-        logits = self.logits(batch["ids"], batch["offsets"])
+    def training_step(self, batch: dict[str, Any], task: str) -> torch.Tensor:
+        logits = self.logits(batch["id_lists"])
         return F.cross_entropy(
             logits.reshape(-1, VOCAB), batch["target"].reshape(-1).to(self.device), ignore_index=IGNORE
         )
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=5e-2)
 
 
 class PlainCallableModel:

@@ -62,8 +62,10 @@ def load_images(values: Sequence[Any], field: str = "image") -> list[Image.Image
 def check_image(value: Any, field: str = "image") -> None:
     """Check an image is readable without decoding all its pixels (used before finetuning starts)."""
     image = _open(value, field)
+    if getattr(image, "fp", None) is None:  # an in-memory PIL image: nothing to check
+        return
     try:
-        image.verify() if hasattr(image, "fp") and image.fp is not None else None
+        image.verify()
     except Exception as error:
         raise InputError(f"is a damaged image ({error})", field=field) from None
 

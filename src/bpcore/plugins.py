@@ -32,10 +32,6 @@ class PluginInfo:
     version: str | None = None
     error: str | None = None
 
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
 
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None

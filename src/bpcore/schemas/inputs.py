@@ -85,14 +85,6 @@ class TextGenerationInput:
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:
             raise InputError("is above max_length", field=f"{root}.min_length")
 
-    def generation_options(self) -> dict[str, object]:
-        """The options the caller set (None means the model's default)."""
-        return {
-            field.name: getattr(self, field.name)
-            for field in attrs.fields(type(self))
-            if field.name != "text" and getattr(self, field.name) is not None
-        }
-
 
 @attrs.frozen
 class ImageClassificationInput:

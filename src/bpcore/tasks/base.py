@@ -31,7 +31,7 @@ class Variant:
     """One way to finetune a task: its params schema, how rows become examples, its loss."""
 
     params: type
-    examples: Callable[[Any, Any, Mapping[str, Any]], list[Example]]
+    examples: Callable[[Any, Mapping[str, Any]], list[Example]]
     loss: str
     #: Batches keep same-group examples together (for triplet losses).
     grouped: bool = False
@@ -133,7 +133,7 @@ class Task:
             )
         data = structure(params, chosen.params, root="params")
         self._check_data(data)
-        examples = chosen.examples(self, data, options)
+        examples = chosen.examples(data, options)
         self._pre_finetuning(data, name)
         process = self.model.process_batch
         dataset = ExampleDataset(examples, lambda view: process(view, task=self.task))

@@ -25,15 +25,13 @@ from bpcore.tasks.image_vectorisation import check_images
 from bpcore.tasks.text_classification import labels_of, multi_hot
 
 
-def single_label_examples(
-    task: Task, data: ImageClassificationParams, options: Mapping[str, Any]
-) -> list[Example]:
+def single_label_examples(data: ImageClassificationParams, options: Mapping[str, Any]) -> list[Example]:
     index = labels_of(data)
     return [Example(({"image": image},), index[label]) for image, label in zip(data.images, data.labels)]
 
 
 def multi_label_examples(
-    task: Task, data: MultiLabelImageClassificationParams, options: Mapping[str, Any]
+    data: MultiLabelImageClassificationParams, options: Mapping[str, Any]
 ) -> list[Example]:
     index = labels_of(data)
     return [

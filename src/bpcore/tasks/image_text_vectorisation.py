@@ -12,14 +12,14 @@ from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch
 from bpcore.tasks.image_vectorisation import check_images
 
 
-def group_examples(task: Task, data: ImageTextGroupParams, options: Mapping[str, Any]) -> list[Example]:
+def group_examples(data: ImageTextGroupParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example(({"image": image, "text": text},), group)
         for image, text, group in zip(data.images, data.texts, group_index(data.groups))
     ]
 
 
-def pair_examples(task: Task, data: ImageTextPairParams, options: Mapping[str, Any]) -> list[Example]:
+def pair_examples(data: ImageTextPairParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example(({"image": image1, "text": text1}, {"image": image2, "text": text2}), score)
         for image1, image2, text1, text2, score in zip(

@@ -12,13 +12,13 @@ from bpcore.tasknames import IMAGE_VECTORISATION
 from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_image
 
 
-def group_examples(task: Task, data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
+def group_examples(data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example(({"image": image},), group) for image, group in zip(data.images, group_index(data.groups))
     ]
 
 
-def pair_examples(task: Task, data: ImagePairParams, options: Mapping[str, Any]) -> list[Example]:
+def pair_examples(data: ImagePairParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example(({"image": a}, {"image": b}), score)
         for a, b, score in zip(data.imgs1, data.imgs2, data.similarity_scores)

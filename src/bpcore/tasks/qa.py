@@ -12,7 +12,7 @@ from bpcore.tasks.base import LOSS_FROM_MODEL, Variant
 from bpcore.tasks.text_to_text import TextToTextTask
 
 
-def qa_examples(task: Any, data: QAParams, options: Mapping[str, Any]) -> list[Example]:
+def qa_examples(data: QAParams, options: Mapping[str, Any]) -> list[Example]:
     prev_qas = data.prev_qas or [[] for _ in data.questions]
     return [
         Example(

@@ -38,9 +38,7 @@ def multi_hot(item_labels: list[str], index: Mapping[str, int]) -> list[float]:
     return row
 
 
-def single_label_examples(
-    task: Task, data: TextClassificationParams, options: Mapping[str, Any]
-) -> list[Example]:
+def single_label_examples(data: TextClassificationParams, options: Mapping[str, Any]) -> list[Example]:
     index = labels_of(data)
     return [
         Example(
@@ -51,7 +49,7 @@ def single_label_examples(
 
 
 def multi_label_examples(
-    task: Task, data: MultiLabelTextClassificationParams, options: Mapping[str, Any]
+    data: MultiLabelTextClassificationParams, options: Mapping[str, Any]
 ) -> list[Example]:
     index = labels_of(data)
     return [

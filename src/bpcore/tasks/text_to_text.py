@@ -10,7 +10,7 @@ from bpcore.schemas import TextToTextParams
 from bpcore.tasks.base import LOSS_FROM_MODEL, Task, Variant
 
 
-def text_to_text_examples(task: Task, data: TextToTextParams, options: Mapping[str, Any]) -> list[Example]:
+def text_to_text_examples(data: TextToTextParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example(({"input": source, "output": target, **options},))
         for source, target in zip(data.input_text, data.output_text)

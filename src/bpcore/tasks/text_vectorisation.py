@@ -18,14 +18,14 @@ def _view(text: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def pair_examples(task: Task, data: TextPairParams, options: Mapping[str, Any]) -> list[Example]:
+def pair_examples(data: TextPairParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example((_view(a, options), _view(b, options)), score)
         for a, b, score in zip(data.texts1, data.texts2, data.similarity_scores)
     ]
 
 
-def group_examples(task: Task, data: TextGroupParams, options: Mapping[str, Any]) -> list[Example]:
+def group_examples(data: TextGroupParams, options: Mapping[str, Any]) -> list[Example]:
     return [
         Example((_view(text, options),), group) for text, group in zip(data.texts, group_index(data.groups))
     ]
