@@ -22,8 +22,16 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "tests"]
 
 ROOT = Path(__file__).parent
-# The core first, then every plugin distribution of this repository.
-PACKAGES = (".", "plugins/bp_st", "plugins/bp_hf", "plugins/bp_clip", "plugins/bp_effnet")
+# The core first, then every plugin distribution of this repository, then the example
+# third-party plugin of the plugin author's guide (tested like any plugin).
+PACKAGES = (
+    ".",
+    "plugins/bp_st",
+    "plugins/bp_hf",
+    "plugins/bp_clip",
+    "plugins/bp_effnet",
+    "examples/bp-trigram",
+)
 # Pinned to releases pip finds on local disk here; asked for before anything that needs torch,
 # so that no other torch is resolved.
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")
@@ -52,7 +60,7 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run pytest over tests/ and plugins/ (arguments after ``--`` go to pytest)."""
+    """Run pytest over tests/, plugins/ and examples/ (arguments after ``--`` go to pytest)."""
     _install_everything(session, "pytest")
     session.run("pytest", *session.posargs)
 

@@ -187,13 +187,17 @@ GROUPED_TEXTS = {
 }
 
 
+# These texts share few trigrams across a group, so the tiny model learns them without
+# generalising to held-out ones (early stopping would rightly keep epoch 1): validate on them.
+@pytest.mark.filterwarnings("ignore:the validation split")
 def test_triplet_finetuning_pulls_same_group_texts_together(tiny_plugin, seeded):
     tv = bpcore.TextVectorisation("tiny-text")
     groups = GROUPED_TEXTS["groups"]
     within_before, across_before = within_and_across(torch.tensor(tv(GROUPED_TEXTS["texts"])), groups)
     history = tv.finetune(
-        GROUPED_TEXTS, variant="triplet", validation_split=0.25, epochs=15, early_stopping_epochs=3, seed=0
+        GROUPED_TEXTS, variant="triplet", validation_split=0.0, epochs=15, early_stopping_epochs=3, seed=0
     )
+    assert history.validated_on == "training data"
     within_after, across_after = within_and_across(torch.tensor(tv(GROUPED_TEXTS["texts"])), groups)
     assert min(history.train_loss) < history.train_loss[0]
     assert within_after - across_after > within_before - across_before + 0.2

@@ -167,9 +167,9 @@ class TinyTextModel(TinyClassifier):
 
 
 def keep_top_k(scores: dict[str, float], top_k: int) -> dict[str, float]:
-    if not top_k:
-        return scores
-    return dict(sorted(scores.items(), key=lambda item: item[1], reverse=True)[:top_k])
+    """Most likely first, as the protocol asks; the first ``top_k`` (0: all)."""
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    return dict(ranked[:top_k] if top_k else ranked)
 
 
 # -- images -----------------------------------------------------------------------------------

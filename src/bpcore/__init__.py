@@ -11,12 +11,14 @@ Example::
 Importing bpcore imports no torch and no model library; they load with the first model.
 """
 
+from bpcore import models
 from bpcore.errors import (
     BpcoreError,
     InputError,
     InputTypeError,
     ModelLoadError,
     ModelNotFoundError,
+    ModelProtocolError,
     PluginNotInstalledError,
     TaskNotSupportedError,
     TrainingError,
@@ -52,6 +54,7 @@ __all__ = [
     "InputTypeError",
     "ModelLoadError",
     "ModelNotFoundError",
+    "ModelProtocolError",
     "PluginNotInstalledError",
     "Summarisation",
     "TaskNotSupportedError",
@@ -63,6 +66,7 @@ __all__ = [
     "cosine_similarity",
     "hookimpl",
     "load",
+    "models",
     "register_plugin",
     "save",
     "unregister_plugin",

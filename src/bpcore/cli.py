@@ -29,17 +29,30 @@ def _print_json(value: Any) -> None:
 
 def _list_models(args: argparse.Namespace) -> int:
     from bpcore.models.auto import list_model_rows
+    from bpcore.registry import get_registry
 
+    if args.limit is not None and args.limit < 0:
+        raise InputError(f"must be 0 or more, got {args.limit}", field="--limit")
     rows = list_model_rows(task=args.task, limit=args.limit, pattern=args.pattern)
+    clashes = get_registry().clashes()
+    if clashes:
+        print(
+            f"bpcore: warning: {len(clashes)} name clash(es) between plugins; "
+            "clashing models are listed as plugin/name (see `bpcore plugins`)",
+            file=sys.stderr,
+        )
     if args.json:
         _print_json(rows)
         return 0
     if not rows:
-        print(
-            "no models registered"
-            + (f" for {args.task}" if args.task else "")
-            + ": install a plugin, e.g. pip install bp-st"
-        )
+        if args.pattern and list_model_rows(task=args.task):
+            print(f"no model name matches {args.pattern!r}" + (f" for {args.task}" if args.task else ""))
+        else:
+            print(
+                "no models registered"
+                + (f" for {args.task}" if args.task else "")
+                + ": install a plugin, e.g. pip install bp-st"
+            )
         return 0
     width = max(len(row["name"]) for row in rows)
     for row in rows:
@@ -61,12 +74,15 @@ def _plugins(args: argparse.Namespace) -> int:
         counts[spec.plugin or "?"] = counts.get(spec.plugin or "?", 0) + 1
     rows = []
     for info in plugin_infos():
-        problems = [problem.message for problem in registry.problems if problem.plugin == info.name]
+        problems = list(info.problems) + [
+            problem.message for problem in registry.problems if problem.plugin == info.name
+        ]
         rows.append(
             {
                 "name": info.name,
                 "distribution": info.distribution,
                 "version": info.version,
+                "first_party": info.first_party,
                 "models": counts.get(info.name, 0),
                 "error": info.error,
                 "problems": problems,

@@ -56,5 +56,10 @@ class UnsafeLoadError(BpcoreError, PermissionError):
     """Loading would unpickle data, which can run code: pass ``trust_pickle=True`` to allow it."""
 
 
+class ModelProtocolError(BpcoreError, RuntimeError):
+    """A model broke the model protocol (e.g. returned the wrong number of answers, or a tensor
+    where JSON was due); the message names the model and its plugin."""
+
+
 class TrainingError(BpcoreError, RuntimeError):
     """Finetuning could not go on (for example, the loss became NaN)."""

@@ -1,7 +1,8 @@
-"""The hooks a bpcore plugin can implement.
+"""The hooks a bpcore plugin can implement (reference: docs/plugins/hooks.md).
 
 Hook implementations must stay cheap: they run whenever models are listed, so they declare
-metadata and import no torch and no model library.
+metadata and import no torch and no model library. Mark each with ``@bpcore.hookimpl``; a
+misspelled or unmarked hook is reported by ``bpcore plugins``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import base64
 import binascii
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bpcore.errors import InputError
@@ -57,6 +57,17 @@ def load_image(value: Any, field: str = "image") -> Image.Image:
 
 def load_images(values: Sequence[Any], field: str = "image") -> list[Image.Image]:
     return [load_image(value, f"{field}[{index}]") for index, value in enumerate(values)]
+
+
+def decode_view(view: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A finetuning view with its ``image`` decoded to RGB, as inference hands images to models.
+
+    Images were checked (with their field names) before training started; decoding waits
+    until an example is read, so a large data set never sits decoded in memory.
+    """
+    if "image" not in view:
+        return view
+    return {**view, "image": load_image(view["image"], "params image")}
 
 
 def check_image(value: Any, field: str = "image") -> None:

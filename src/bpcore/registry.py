@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
@@ -17,6 +18,7 @@ import attrs
 
 from bpcore import plugins
 from bpcore.errors import (
+    BpcoreError,
     InputError,
     ModelLoadError,
     ModelNotFoundError,
@@ -90,6 +92,7 @@ class ModelSpec:
         """JSON-ready description, as ``list_models`` returns it."""
         return {
             "name": self.name,
+            "qualified_name": f"{self.plugin or '?'}/{self.name}",
             "description": self.description,
             "tasks": list(self.tasks),
             "finetunable": list(self.finetunable),
@@ -100,22 +103,36 @@ class ModelSpec:
         }
 
     def load(self, device: str | None = None) -> Any:
-        """Import the factory and build the model."""
+        """Import the factory and build the model.
+
+        Whatever goes wrong in the plugin's code (an import error, a syntax error, arguments the
+        factory does not take, an exception while building) becomes a :class:`ModelLoadError`
+        naming the model, its plugin and the cause; bpcore errors the factory raises itself
+        (which already say what to do) pass through.
+        """
+        where = f"model {self.name!r} of plugin {self.plugin!r}" if self.plugin else f"model {self.name!r}"
         try:
             factory = import_object(self.factory)
-        except (ImportError, AttributeError) as error:
+        except Exception as error:
             raise ModelLoadError(
-                f"model {self.name!r} needs {self.factory}, which cannot be imported ({error}); "
-                f"reinstall its plugin{' ' + repr(self.plugin) if self.plugin else ''}"
-            ) from None
-        return factory(
-            **self.init_kwargs,
-            name=self.name,
-            description=self.description,
-            tasks=list(self.tasks),
-            details=dict(self.details),
-            device=device,
-        )
+                f"{where} needs {self.factory}, which cannot be imported ({type(error).__name__}: {error}); "
+                "reinstall or fix the plugin"
+            ) from error
+        try:
+            return factory(
+                **self.init_kwargs,
+                name=self.name,
+                description=self.description,
+                tasks=list(self.tasks),
+                details=dict(self.details),
+                device=device,
+            )
+        except BpcoreError:
+            raise
+        except Exception as error:
+            raise ModelLoadError(
+                f"{where} could not be built by {self.factory} ({type(error).__name__}: {error})"
+            ) from error
 
 
 def import_object(path: str) -> Any:
@@ -143,95 +160,259 @@ class RegistryProblem:
     message: str
 
 
+@attrs.frozen
+class _Claim:
+    """Who a name, alias or task default points to: one qualified name, or several when ambiguous."""
+
+    owners: tuple[str, ...]
+    tier: int
+
+
 class Registry:
-    """Every model the loaded plugins declare. Get the current one with :func:`get_registry`."""
+    """Every model the loaded plugins declare. Get the current one with :func:`get_registry`.
+
+    Every model is reachable by its qualified name ``plugin/name``. An unqualified name, an
+    alias or a task default that two plugins claim goes to the plugin of the better tier
+    (the bpcore repository's distributions, then other installed plugins, then run-time
+    plugins). Two installed third-party plugins claiming the same one make it ambiguous
+    (an error that lists the qualified names), so installing a plugin never changes what a
+    name loads; between run-time plugins the first registered keeps it. Every clash is a
+    :class:`RegistryProblem` of the plugin that lost.
+    """
 
     def __init__(self) -> None:
+        #: Every spec, by qualified name ``plugin/name``.
         self.specs: dict[str, ModelSpec] = {}
         self.classes: dict[str, str] = {}
         self.problems: list[RegistryProblem] = []
-        self._aliases: dict[tuple[str, str], str] = {}
-        self._defaults: dict[str, str] = {}
+        self._names: dict[str, _Claim] = {}
+        self._aliases: dict[tuple[str, str], _Claim] = {}
+        self._defaults: dict[str, _Claim] = {}
 
     # -- building ---------------------------------------------------------------------------
-    def add(self, spec: ModelSpec) -> None:
-        owner = self.specs.get(spec.name)
-        if owner is not None:
+    def _claim(
+        self, table: dict[Any, _Claim], key: Any, qualified: str, tier: int, plugin: str, what: str
+    ) -> None:
+        current = table.get(key)
+        if current is None:
+            table[key] = _Claim((qualified,), tier)
+            return
+        if qualified in current.owners:
+            return
+        if tier == plugins.TIER_INSTALLED and current.tier == tier:
+            table[key] = _Claim((*current.owners, qualified), tier)
             self.problems.append(
                 RegistryProblem(
-                    spec.plugin or "?",
-                    f"model {spec.name!r} is already registered by {owner.plugin!r}; kept theirs",
+                    plugin,
+                    f"{what} is also claimed by {', '.join(current.owners)}: it is now ambiguous; "
+                    f"name the model by its qualified name ({', '.join(table[key].owners)})",
                 )
             )
             return
-        self.specs[spec.name] = spec
+        self.problems.append(
+            RegistryProblem(
+                plugin,
+                f"{what} already means {current.owners[0]!r}, which keeps it; this plugin's model stays "
+                f"reachable as {qualified!r}",
+            )
+        )
+
+    def add(self, spec: ModelSpec, tier: int = plugins.TIER_RUN_TIME) -> None:
+        plugin = spec.plugin or "?"
+        qualified = f"{plugin}/{spec.name}"
+        if qualified in self.specs:
+            self.problems.append(
+                RegistryProblem(plugin, f"model {spec.name!r} is registered twice; kept the first")
+            )
+            return
+        self.specs[qualified] = spec
+        alias_owner = next(
+            (
+                claim
+                for (alias, _), claim in self._aliases.items()
+                if alias == spec.name and claim.tier <= tier
+            ),
+            None,
+        )
+        if alias_owner is not None:
+            # A new model may not take a name that an earlier plugin already uses as an alias.
+            self.problems.append(
+                RegistryProblem(
+                    plugin,
+                    f"model name {spec.name!r} is already an alias of {alias_owner.owners[0]!r}, which keeps it; "
+                    f"this plugin's model stays reachable as {qualified!r}",
+                )
+            )
+        else:
+            self._claim(self._names, spec.name, qualified, tier, plugin, f"model name {spec.name!r}")
         for alias, alias_tasks in spec.aliases.items():
             for task in alias_tasks or spec.tasks:
-                taken = self._aliases.setdefault((alias, task), spec.name)
-                if taken != spec.name:
+                if alias in self._names:
                     self.problems.append(
-                        RegistryProblem(
-                            spec.plugin or "?", f"alias {alias!r} for {task} already means {taken!r}"
-                        )
+                        RegistryProblem(plugin, f"alias {alias!r} is already a model name; alias ignored")
                     )
+                    break
+                self._claim(
+                    self._aliases, (alias, task), qualified, tier, plugin, f"alias {alias!r} for {task}"
+                )
         for task in spec.default_for:
-            self._defaults.setdefault(task, spec.name)
+            self._claim(self._defaults, task, qualified, tier, plugin, f"the default for {task}")
 
     # -- queries ----------------------------------------------------------------------------
     def list_models(self, task: str | None = None, pattern: str | None = None) -> list[ModelSpec]:
-        """Models sorted by name, filtered by task and by an fnmatch ``pattern`` (``"gpt2*"``)."""
-        specs = sorted(self.specs.values(), key=lambda spec: spec.name)
+        """Models sorted by name, filtered by task and by an fnmatch ``pattern`` (``"gpt2*"``).
+
+        The pattern matches the name or the qualified name ``plugin/name``.
+        """
+        specs = sorted(self.specs.values(), key=lambda spec: (spec.name, spec.plugin or ""))
         if task is not None:
             check_task(task)
             specs = [spec for spec in specs if task in spec.tasks]
         if pattern:
-            specs = [spec for spec in specs if fnmatch.fnmatch(spec.name, pattern)]
+            specs = [
+                spec
+                for spec in specs
+                if fnmatch.fnmatch(spec.name, pattern) or fnmatch.fnmatch(qualified_name(spec), pattern)
+            ]
         return specs
 
-    def aliases_of(self, name: str, task: str | None = None) -> list[str]:
+    def display_name(self, spec: ModelSpec) -> str:
+        """The name a user can load ``spec`` by: its plain name if that means it, else ``plugin/name``."""
+        claim = self._names.get(spec.name)
+        if claim is not None and claim.owners == (qualified_name(spec),):
+            return spec.name
+        return qualified_name(spec)
+
+    def clashes(self) -> list[RegistryProblem]:
+        return [
+            problem
+            for problem in self.problems
+            if "already means" in problem.message or "ambiguous" in problem.message
+        ]
+
+    def aliases_of(self, spec: ModelSpec, task: str | None = None) -> list[str]:
+        qualified = qualified_name(spec)
         return sorted(
-            {alias for (alias, t), target in self._aliases.items() if target == name and task in (None, t)}
+            {
+                alias
+                for (alias, t), claim in self._aliases.items()
+                if claim.owners == (qualified,) and task in (None, t)
+            }
         )
 
+    def _one(self, claim: _Claim, what: str) -> ModelSpec:
+        if len(claim.owners) > 1:
+            raise ModelNotFoundError(
+                f"{what} is ambiguous: the plugins {', '.join(o.split('/')[0] for o in claim.owners)} all "
+                f"claim it; use a qualified name: {', '.join(claim.owners)}"
+            )
+        return self.specs[claim.owners[0]]
+
     def default_for(self, task: str) -> ModelSpec:
+        """The task's default: ``BPCORE_DEFAULTS`` if set for the task, else what the plugins declare."""
         check_task(task)
-        name = self._defaults.get(task)
-        if name is None:
-            candidates = self.list_models(task)
-            if not candidates:
-                raise PluginNotInstalledError(
-                    f"no installed plugin offers a model for {task!r}: pip install {INSTALL_HINTS[task]}"
-                )
-            name = candidates[0].name
-        return self.specs[name]
+        chosen = user_defaults().get(task)
+        if chosen is not None:
+            try:
+                return self.resolve(chosen, task=task)
+            except ModelNotFoundError as error:
+                raise ModelNotFoundError(f"BPCORE_DEFAULTS names {chosen!r} for {task}: {error}") from None
+        claim = self._defaults.get(task)
+        if claim is not None:
+            return self._one(claim, f"the default model for {task}")
+        candidates = self.list_models(task)
+        if not candidates:
+            raise PluginNotInstalledError(no_model_message(task))
+        best_tier = min(_tier_of_spec(spec) for spec in candidates)
+        return next(spec for spec in candidates if _tier_of_spec(spec) == best_tier)
 
     def resolve(
         self, name: str, task: str | None = None, aliases: Mapping[str, str] | None = None
     ) -> ModelSpec:
-        """Find a model by name or alias (aliases can depend on ``task``)."""
+        """Find a model by name, qualified name ``plugin/name`` or alias (aliases can depend on ``task``)."""
         if aliases and name in aliases:
             name = aliases[name]
-        spec = self.specs.get(name)
+        spec = self.specs.get(name) if "/" in name else None
+        claim = self._names.get(name)
+        if spec is None and claim is not None:
+            spec = self._one(claim, f"model name {name!r}")
         if spec is None and task is not None:
-            target = self._aliases.get((name, task))
-            spec = self.specs.get(target) if target else None
+            alias_claim = self._aliases.get((name, task))
+            spec = self._one(alias_claim, f"alias {name!r} for {task}") if alias_claim else None
         if spec is None and task is None:
-            targets = {target for (alias, _), target in self._aliases.items() if alias == name}
+            targets = {claim.owners for (alias, _), claim in self._aliases.items() if alias == name}
             if len(targets) > 1:
                 raise ModelNotFoundError(
-                    f"alias {name!r} means different models per task {sorted(targets)}: name a task"
+                    f"alias {name!r} means different models per task {sorted(o for t in targets for o in t)}: "
+                    "name a task"
                 )
-            spec = self.specs.get(targets.pop()) if targets else None
+            spec = self._one(_Claim(targets.pop(), 0), f"alias {name!r}") if targets else None
         if spec is None:
-            known = list(self.specs) + [alias for alias, _ in self._aliases]
+            known = list(self._names) + [alias for alias, _ in self._aliases] + list(self.specs)
             close = difflib.get_close_matches(name, known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `bpcore list-models`"
-            raise ModelNotFoundError(f"no model named {name!r}{' for ' + task if task else ''}{hint}")
+            raise ModelNotFoundError(
+                f"no model named {name!r}{' for ' + task if task else ''}{hint}{failed_plugins_note()}"
+            )
         if task is not None and task not in spec.tasks:
             raise TaskNotSupportedError(
                 f"model {spec.name!r} does not support {task!r}; it supports {list(spec.tasks)}"
             )
         return spec
+
+
+def qualified_name(spec: ModelSpec) -> str:
+    return f"{spec.plugin or '?'}/{spec.name}"
+
+
+def _tier_of_spec(spec: ModelSpec) -> int:
+    info = plugins.plugin_info(spec.plugin or "")
+    return info.tier if info is not None else plugins.TIER_RUN_TIME
+
+
+def user_defaults() -> dict[str, str]:
+    """``BPCORE_DEFAULTS="task=model,task=model"``: the user's choice of default model per task."""
+    value = os.environ.get("BPCORE_DEFAULTS", "")
+    chosen = {}
+    for part in value.split(","):
+        task, sep, name = part.partition("=")
+        if not part.strip():
+            continue
+        if not sep or task.strip() not in TASKS or not name.strip():
+            raise InputError(
+                f"{part!r} is not TASK=MODEL with TASK one of {', '.join(TASKS)}", field="BPCORE_DEFAULTS"
+            )
+        chosen[task.strip()] = name.strip()
+    return chosen
+
+
+def failed_plugins_note() -> str:
+    failed = plugins.failed_plugins()
+    if not failed:
+        return ""
+    listed = "; ".join(f"{info.name} ({info.error})" for info in failed)
+    return f" (plugins that failed to load, whose models are missing: {listed}; see `bpcore plugins`)"
+
+
+def no_model_message(task: str) -> str:
+    """Why a task has no model: a plugin to install, or an installed one that offers nothing for it."""
+    import importlib_metadata
+
+    missing, present = [], []
+    for distribution in INSTALL_HINTS[task]:
+        try:
+            importlib_metadata.distribution(distribution)
+        except importlib_metadata.PackageNotFoundError:
+            missing.append(distribution)
+        else:
+            present.append(distribution)
+    message = f"no installed plugin offers a model for {task!r}"
+    if missing:
+        message += f": pip install {' or '.join(missing)}"
+    if present:
+        message += f" ({', '.join(present)} {'is' if len(present) == 1 else 'are'} installed but register no model for it"
+        message += " here; is BPCORE_LOAD_PLUGINS limiting plugins?)"
+    return message + failed_plugins_note()
 
 
 def check_task(task: str) -> str:
@@ -244,13 +425,22 @@ def _call_hook(
     hook_name: str, registry: Registry, make_register: Callable[[str], Callable[..., None]]
 ) -> None:
     manager = plugins.get_plugin_manager()
-    for impl in getattr(manager.hook, hook_name).get_hookimpls():
+    impls = getattr(manager.hook, hook_name).get_hookimpls()
+    # pluggy keeps registration order; clashes are decided by tier first.
+    ranked = sorted(enumerate(impls), key=lambda item: (_tier_of_plugin(item[1].plugin_name), item[0]))
+    for _, impl in ranked:
         try:
             impl.function(register=make_register(impl.plugin_name))
-        except Exception as error:  # one plugin's bug must not hide the others' models
+        # One plugin's bug must not hide the others' models, not even a sys.exit() in a hook.
+        except (Exception, SystemExit) as error:
             registry.problems.append(
                 RegistryProblem(impl.plugin_name, f"{hook_name} failed: {plugins._describe(error)}")
             )
+
+
+def _tier_of_plugin(name: str) -> int:
+    info = plugins.plugin_info(name)
+    return info.tier if info is not None else plugins.TIER_RUN_TIME
 
 
 def _build_registry() -> Registry:
@@ -261,7 +451,7 @@ def _build_registry() -> Registry:
             try:
                 if spec is None:
                     spec = ModelSpec(**fields)
-                registry.add(attrs.evolve(spec, plugin=plugin_name))
+                registry.add(attrs.evolve(spec, plugin=plugin_name), tier=_tier_of_plugin(plugin_name))
             except (InputError, TypeError) as error:
                 label = fields.get("name") or getattr(spec, "name", "?")
                 registry.problems.append(RegistryProblem(plugin_name, f"malformed model {label!r}: {error}"))

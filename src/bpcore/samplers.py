@@ -1,12 +1,88 @@
-"""Batch samplers for finetuning."""
+"""Batch samplers and group-aware splits for finetuning."""
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections import defaultdict
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 
 from torch.utils.data import Sampler
+
+
+def has_triplet(groups: Iterable[Hashable]) -> bool:
+    """Whether ``groups`` allow a triplet: two different groups, one of them with two members."""
+    seen: set[Hashable] = set()
+    pair = False
+    for group in groups:
+        pair = pair or group in seen
+        seen.add(group)
+    return pair and len(seen) >= 2
+
+
+def _members(groups: Sequence[Hashable]) -> dict[Hashable, list[int]]:
+    members: dict[Hashable, list[int]] = defaultdict(list)
+    for index, group in enumerate(groups):
+        members[group].append(index)
+    return members
+
+
+def group_split(groups: Sequence[Hashable], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Training and validation indices for triplet finetuning, stratified over the groups.
+
+    About ``fraction`` of the examples are held out, spread over the groups in proportion to
+    their size, but in same-group pairs and over at least two groups, so the validation part
+    can form triplets (it holds at least four examples). Every group keeps members in the
+    training part (two when it has four or more). When fewer than two groups can spare a
+    pair that way, whole two-member groups may be held out instead, as long as the training
+    part can still form a triplet. When even that is impossible (or ``fraction`` is 0),
+    nothing is held out: the validation list is empty.
+    """
+    everything = list(range(len(groups)))
+    if fraction <= 0:
+        return everything, []
+    rng = random.Random(seed)
+    members = _members(groups)
+    names = list(members)
+    rng.shuffle(names)  # ties between groups are broken at random
+    for name in names:
+        rng.shuffle(members[name])
+    sizes = {name: len(members[name]) for name in names}
+    target = max(int(len(groups) * fraction), 4)
+
+    def allocate(spare: dict[Hashable, int]) -> dict[Hashable, int]:
+        quota = dict.fromkeys(names, 0)
+
+        def step(name: Hashable) -> int:
+            return 2 if quota[name] == 0 else 1  # a group joins the validation part with a pair
+
+        def lag(name: Hashable) -> float:
+            return fraction * sizes[name] - quota[name]
+
+        for picked in range(target):
+            open_ = [name for name in names if quota[name] + step(name) <= spare[name]]
+            if picked < 2:  # first, pairs from two different groups
+                open_ = [name for name in open_ if quota[name] == 0]
+                if not open_:
+                    return {}
+            if not open_ or sum(quota.values()) >= target:
+                break
+            best = max(open_, key=lag)
+            quota[best] += step(best)
+        return quota
+
+    # The training part keeps every group: two members when it has four or more, else one.
+    quota = allocate(
+        {name: size - (2 if size >= 4 else 1) if size >= 3 else 0 for name, size in sizes.items()}
+    )
+    if not quota:
+        # Too few large groups: hold out whole pairs too, if the training part still forms a triplet.
+        quota = allocate({name: size if size == 2 else size - 1 for name, size in sizes.items()})
+    val = sorted(index for name, count in quota.items() for index in members[name][:count])
+    train = sorted(set(everything) - set(val))
+    if not val or not has_triplet(groups[index] for index in train):
+        return everything, []
+    return train, val
 
 
 class GroupBatchSampler(Sampler[list[int]]):
@@ -17,9 +93,11 @@ class GroupBatchSampler(Sampler[list[int]]):
     into classes and samples with replacement; here every item appears exactly once an epoch,
     whatever the group sizes, so the spec's three-item examples work.
 
-    Each epoch, a group's shuffled members are cut into chunks of two (three when odd); chunks
-    are shuffled and packed into batches without splitting a chunk. Members of single-item
-    groups fill the remaining room as negatives.
+    Each epoch, a group's shuffled members are cut into chunks of two (three when odd); the
+    chunks of different groups are interleaved (largest group first, ties at random) and
+    packed into batches without splitting a chunk, so a batch with room for two chunks holds
+    two groups and can form a triplet. Members of single-item groups fill the remaining room
+    as negatives.
     """
 
     def __init__(self, groups: Sequence[Hashable], batch_size: int, seed: int = 0):
@@ -34,11 +112,10 @@ class GroupBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def _chunks(self, rng: random.Random) -> tuple[list[list[int]], list[int]]:
-        members: dict[Hashable, list[int]] = defaultdict(list)
-        for index, group in enumerate(self.groups):
-            members[group].append(index)
-        chunks, singles = [], []
-        for indices in members.values():
+        """Each group's shuffled members in chunks of two (three when odd), ordered so that
+        consecutive chunks come from different groups wherever the group sizes allow it."""
+        per_group, singles = [], []
+        for indices in _members(self.groups).values():
             rng.shuffle(indices)
             if len(indices) == 1:
                 singles.extend(indices)
@@ -47,10 +124,24 @@ class GroupBatchSampler(Sampler[list[int]]):
             group_chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
             if len(group_chunks[-1]) == 1:
                 group_chunks[-2].extend(group_chunks.pop())
-            chunks.extend(group_chunks)
-        rng.shuffle(chunks)
+            per_group.append(group_chunks)
+        # Largest remaining group first (ties at random), never the same group twice in a row
+        # when another is left: a batch of one group forms no triplet.
+        heap = [(-len(chunks), rng.random(), number) for number, chunks in enumerate(per_group)]
+        heapq.heapify(heap)
+        ordered: list[list[int]] = []
+        previous = None
+        while heap:
+            entry = heapq.heappop(heap)
+            if entry[2] == previous and heap:
+                entry = heapq.heapreplace(heap, entry)
+            remaining, _, number = entry
+            ordered.append(per_group[number].pop())
+            previous = number
+            if remaining + 1 < 0:
+                heapq.heappush(heap, (remaining + 1, rng.random(), number))
         rng.shuffle(singles)
-        return chunks, singles
+        return ordered, singles
 
     def _plan(self, epoch: int) -> list[list[int]]:
         chunks, singles = self._chunks(random.Random(self.seed + epoch))

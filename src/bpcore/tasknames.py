@@ -25,14 +25,14 @@ TASKS: tuple[str, ...] = (
 )
 
 # Only used to tell a user what to install when a task has no model at all.
-INSTALL_HINTS: dict[str, str] = {
-    QA: "bp-hf",
-    TEXT_CLASSIFICATION: "bp-hf",
-    EMOTION: "bp-hf",
-    SUMMARISATION: "bp-hf",
-    TEXT_GENERATION: "bp-hf",
-    TEXT_VECTORISATION: "bp-st",
-    IMAGE_CLASSIFICATION: "bp-clip (zero-shot) or bp-effnet",
-    IMAGE_VECTORISATION: "bp-clip",
-    IMAGE_TEXT_VECTORISATION: "bp-clip",
+INSTALL_HINTS: dict[str, tuple[str, ...]] = {
+    QA: ("bp-hf",),
+    TEXT_CLASSIFICATION: ("bp-hf",),
+    EMOTION: ("bp-hf",),
+    SUMMARISATION: ("bp-hf",),
+    TEXT_GENERATION: ("bp-hf",),
+    TEXT_VECTORISATION: ("bp-st", "bp-clip"),
+    IMAGE_CLASSIFICATION: ("bp-clip", "bp-effnet"),
+    IMAGE_VECTORISATION: ("bp-clip",),
+    IMAGE_TEXT_VECTORISATION: ("bp-clip",),
 }

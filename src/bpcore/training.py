@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import random
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import attrs
@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from bpcore.errors import InputError, TrainingError
+from bpcore.samplers import has_triplet
 
 Step = Callable[[Any, int], torch.Tensor]
 MakeBatchSampler = Callable[[Sequence[int], int, int], Sampler]
@@ -64,9 +65,18 @@ class History:
 
 
 def split_indices(
-    count: int, validation_split: float | tuple[Sequence[int], Sequence[int]], seed: int
+    count: int,
+    validation_split: float | tuple[Sequence[int], Sequence[int]],
+    seed: int,
+    groups: Sequence[Hashable] | None = None,
 ) -> tuple[list[int], list[int]]:
-    """Training and validation indices from a fraction or from explicit index lists."""
+    """Training and validation indices from a fraction or from explicit index lists.
+
+    With ``groups`` (triplet finetuning) a fraction is split by group
+    (:func:`bpcore.samplers.group_split`): the validation part gets same-group pairs of at
+    least two groups, and the training part keeps every group; when the data cannot give
+    that, nothing is held out. Explicit index lists are used as given.
+    """
     if isinstance(validation_split, (tuple, list)):
         if len(validation_split) != 2:
             raise InputError("must be a fraction or (train_indices, val_indices)", field="validation_split")
@@ -84,6 +94,12 @@ def split_indices(
         raise InputError("must be a fraction or (train_indices, val_indices)", field="validation_split")
     if not 0 <= validation_split < 1:
         raise InputError(f"must be in [0, 1), got {validation_split}", field="validation_split")
+    if groups is not None:
+        from bpcore.samplers import group_split
+
+        if len(groups) != count:
+            raise InputError(f"{len(groups)} groups for {count} examples", field="groups")
+        return group_split(groups, validation_split, seed)
     order = list(range(count))
     random.Random(seed).shuffle(order)
     val_count = int(count * validation_split)
@@ -129,12 +145,29 @@ def _train_epoch(accelerator: Any, wrapper: Any, optimizer: Any, loader: Any, ep
 
 
 def _validate(accelerator: Any, wrapper: Any, loader: Any, epoch: int) -> float:
+    """The mean validation loss, over the batches whose loss measured something.
+
+    A batch whose triplet loss formed no triplet (see :func:`bpcore.losses.scoring_triplets`)
+    scores 0 without measuring anything: it is left out. When every batch is left out, the
+    result is NaN and the epoch cannot count as an improvement.
+    """
+    from bpcore.losses import scoring_triplets
+
     wrapper.eval()
+    losses = []
     with torch.no_grad():
-        losses = [wrapper(batch, batch_idx).detach() for batch_idx, batch in enumerate(loader)]
-    loss = _mean(accelerator, losses)
-    _check_finite(torch.tensor(loss), f"validation loss in epoch {epoch}")
-    return loss
+        for batch_idx, batch in enumerate(loader):
+            with scoring_triplets() as count:
+                loss = wrapper(batch, batch_idx).detach()
+            _check_finite(loss, f"validation loss in epoch {epoch}, batch {batch_idx}")
+            # NaN marks a batch that measured nothing; every process gathers as many batches.
+            losses.append(torch.full_like(loss.float().reshape(()), math.nan) if count.formed_none else loss)
+    if not losses:
+        return math.nan
+    stacked = torch.stack([loss.float().reshape(()) for loss in losses]).to(accelerator.device)
+    gathered = accelerator.gather_for_metrics(stacked)
+    measured = gathered[~torch.isnan(gathered)]
+    return float(measured.mean()) if measured.numel() else math.nan
 
 
 def _mean(accelerator: Any, losses: list[torch.Tensor]) -> float:
@@ -142,6 +175,23 @@ def _mean(accelerator: Any, losses: list[torch.Tensor]) -> float:
         return math.nan
     stacked = torch.stack([loss.float().reshape(()) for loss in losses]).to(accelerator.device)
     return float(accelerator.gather_for_metrics(stacked).mean())
+
+
+def _with_triplets(batches: list[list[int]], groups: Sequence[Hashable]) -> list[list[int]]:
+    """Validation batches merged forward until each can form a triplet (where the data allows)."""
+    merged: list[list[int]] = []
+    pending: list[int] = []
+    for batch in batches:
+        pending = pending + list(batch)
+        if has_triplet(groups[i] for i in pending):
+            merged.append(pending)
+            pending = []
+    if pending:
+        if merged:
+            merged[-1] = merged[-1] + pending
+        else:
+            merged.append(pending)
+    return merged
 
 
 def fit(
@@ -160,7 +210,7 @@ def fit(
     train_dataloader: DataLoader | None = None,
     val_dataloader: DataLoader | None = None,
     seed: int | None = None,
-    usable_validation: Callable[[Sequence[int]], bool] | None = None,
+    groups: Sequence[Hashable] | None = None,
     cpu: bool = False,
     progress: bool | None = None,
 ) -> History:
@@ -170,9 +220,14 @@ def fit(
     the epoch with the best validation loss are loaded back. With ``batch_size=None`` the
     batch starts at ``optimal_batch_size`` (at most the data size) and shrinks on
     out-of-memory errors, and gradients accumulate so that each optimizer step still sees
-    about as many examples. ``usable_validation(indices)`` may reject a validation split
-    (e.g. one without a same-group pair for a triplet loss); the run then validates on the
-    training data and says so.
+    about as many examples.
+
+    ``groups[i]`` is the group of example ``i`` for triplet finetuning: a fractional split
+    then holds out by group (see :func:`split_indices`), and a validation part on which no
+    triplet exists (fewer than two groups, or no same-group pair) is not used: the run
+    validates on the training data and says so. Validation batches that form no triplet are
+    merged with the next batch, and a validation loss that measured no triplet never counts
+    as an improvement.
     """
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, find_executable_batch_size, set_seed
@@ -190,22 +245,30 @@ def fit(
     set_seed(seed)
     history = History(seed=seed)
 
-    train_indices, val_indices = split_indices(len(dataset), validation_split, seed)  # type: ignore[arg-type]
+    train_indices, val_indices = split_indices(len(dataset), validation_split, seed, groups)  # type: ignore[arg-type]
     if val_dataloader is not None:
         history.validated_on = "validation dataloader"
-    elif (
-        not val_indices
-        or train_dataloader is not None
-        or (usable_validation and not usable_validation(val_indices))
-    ):
-        history.validated_on = "training data"
-        warnings.warn(
-            f"the validation split ({validation_split!r} of {len(dataset)} examples) holds nothing to validate on: "  # type: ignore[arg-type]
-            "validating on the training data, so early stopping only sees the training loss",
-            BpcoreWarning,
-            stacklevel=3,
-        )
-        val_indices = train_indices
+    else:
+        reason = None
+        if train_dataloader is not None:
+            reason = "a custom train_dataloader comes without validation data"
+        elif not val_indices:
+            reason = (
+                "holds no same-group pairs of two groups to validate triplets on"
+                if groups is not None and validation_split
+                else "holds nothing to validate on"
+            )
+        elif groups is not None and not has_triplet(groups[i] for i in val_indices):
+            reason = "holds no triplet (it needs two groups, one with a same-group pair)"
+        if reason is not None:
+            history.validated_on = "training data"
+            warnings.warn(
+                f"the validation split ({validation_split!r} of {len(dataset)} examples) {reason}: "  # type: ignore[arg-type]
+                "validating on the training data, so early stopping only sees the training loss",
+                BpcoreWarning,
+                stacklevel=4,
+            )
+            val_indices = train_indices
 
     optimal: int = optimal_batch_size or getattr(model, "optimal_batch_size", 16)
     start_batch_size = min(batch_size or optimal, len(train_indices))
@@ -217,6 +280,8 @@ def fit(
                 sampler = make_batch_sampler(indices, size, part_seed)
                 # Validation batches stay the same every epoch, so in-batch losses compare across epochs.
                 batches = sampler if shuffle else list(sampler)
+                if not shuffle and groups is not None:
+                    batches = _with_triplets(batches, [groups[i] for i in indices])
                 return DataLoader(subset, batch_sampler=batches, collate_fn=collate_fn)
             generator = torch.Generator().manual_seed(part_seed)
             return DataLoader(
@@ -265,6 +330,7 @@ def fit(
                 record = EpochRecord(epoch, train_loss, _validate(accelerator, wrapper, val_loader, epoch))
                 history.epochs.append(record)
                 bar.set_postfix(train_loss=f"{record.train_loss:.4f}", val_loss=f"{record.val_loss:.4f}")
+                # NaN (no validation batch formed a triplet) is never an improvement.
                 if record.val_loss < best_loss:
                     best_loss, epochs_without_gain, history.best_epoch = record.val_loss, 0, epoch
                     best_state = _snapshot(model)

@@ -60,9 +60,10 @@ def list_model_rows(
     rows = []
     for spec in registry.list_models(task=task, pattern=pattern)[:limit]:
         row = spec.as_dict()
+        # The name that loads it: ``plugin/name`` when another plugin's model has the plain name.
+        row["name"] = registry.display_name(spec)
         row["aliases"] = sorted(
-            set(registry.aliases_of(spec.name, task))
-            | {a for a, n in (aliases or {}).items() if n == spec.name}
+            set(registry.aliases_of(spec, task)) | {a for a, n in (aliases or {}).items() if n == row["name"]}
         )
         rows.append(row)
     return rows

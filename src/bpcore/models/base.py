@@ -38,23 +38,24 @@ class _RecordsInitArguments(type(torch.nn.Module)):  # type: ignore[misc]
 
 
 class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
-    """The base class of a bpcore model.
+    """The base class of a bpcore model (the protocol: docs/plugins/protocol.md).
 
-    A model is called with a task's input dict and the task string, always batched by the
-    tasks (lists, one entry per item); it returns one JSON-ready answer per item.
-    To support finetuning for a task, implement ``process_batch(params, task)`` (one example
-    → model-ready data), ``training_step(batch, task)`` (see each task for what it returns),
-    and optionally ``collate_batch(items, task)``, ``pre_finetuning(...)`` and
-    ``configure_optimizers()``.
+    Tasks call a model as ``model(task_input, task=...)`` with the input batched (a list per
+    field, one entry per item; images decoded to RGB PIL images), in ``eval()`` mode without
+    gradients; it returns a list with one JSON-ready answer per item (a tensor with one row
+    per item for ``return_tensor=True``). To support finetuning for a task, implement
+    ``process_batch(params, task)`` (one example → model-ready data), ``training_step(batch,
+    task)`` (the loss, logits or vectors, per task), and optionally ``collate_batch(items,
+    task)``, ``pre_finetuning(**kwargs)`` and ``configure_optimizers()``. Saving stores the
+    constructor arguments and the weights; add state with :meth:`extra_config`.
 
     Example::
 
         class Shouter(BaseModel):
-            def __init__(self, **kwargs):
-                super().__init__(None, name="shouter", tasks=["emotion"], **kwargs)
-
             def __call__(self, task_input, task="emotion"):
                 return ["anger" for _ in task_input["text"]]
+
+        bpcore.Emotion(Shouter(tasks=["emotion"]))("I am calm")      # "anger"
     """
 
     #: Batch size the model trains best with; finetuning starts from it.

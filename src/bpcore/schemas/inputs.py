@@ -51,6 +51,7 @@ class TextClassificationInput:
     text: list[str]
     labels: list[list[str]] | None = None
     top_k: int = 0
+    multi_label: bool = False
 
     def check(self, root: str) -> None:
         count = check_parallel(self, root, ("text",), "texts")

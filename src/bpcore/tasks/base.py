@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Union
 
 import attrs
 
@@ -17,6 +17,40 @@ if TYPE_CHECKING:
     from bpcore.training import History
 
 T = TypeVar("T")
+
+#: ``validation_split``: a fraction held out, or ``(train_indices, val_indices)``.
+ValidationSplit = Union[float, "tuple[Sequence[int], Sequence[int]]"]
+#: ``step(batch, batch_idx)`` returns a batch's loss.
+Step = Callable[[Any, int], "torch.Tensor"]
+#: ``configure_optimizers()`` returns the optimizer.
+ConfigureOptimizers = Callable[[], "torch.optim.Optimizer"]
+
+
+class TrainingOptions(TypedDict, total=False):
+    """Keyword arguments every task's ``finetune`` takes beyond the spec's, documented once.
+
+    ``seed``: makes a run reproducible (``history.seed`` holds the one used).
+    ``progress``: show a progress bar (default: only when output is a terminal).
+    """
+
+    seed: int
+    progress: bool
+
+
+def finetune_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
+    """A task's ``finetune`` arguments (its ``locals()``) as keywords for :meth:`Task._finetune`."""
+    arguments = {
+        key: value for key, value in frame_locals.items() if key not in ("self", "options", "__class__")
+    }
+    unknown = set(frame_locals.get("options") or {}) - set(TrainingOptions.__annotations__)
+    if unknown:
+        raise InputTypeError(
+            f"unknown finetuning option(s) {sorted(unknown)}; beyond its own arguments finetune takes "
+            f"{sorted(TrainingOptions.__annotations__)}",
+            field=sorted(unknown)[0],
+        )
+    return {**arguments, **(frame_locals.get("options") or {})}
+
 
 #: How a variant turns a model's ``training_step`` output into a loss.
 LOSS_FROM_MODEL = "model"
@@ -49,8 +83,8 @@ class Task:
     __call__: Callable[..., Any]
     #: Finetuning variants; the first is the default.
     variants: ClassVar[dict[str, Variant]] = {}
-    #: Task-specific finetuning keywords and their defaults.
-    finetune_options: ClassVar[dict[str, Any]] = {}
+    #: Each task defines ``finetune`` with the spec's signature and calls :meth:`_finetune`.
+    finetune: Callable[..., History]
 
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         self.device = device
@@ -90,19 +124,32 @@ class Task:
 
     # -- inference ------------------------------------------------------------------------
     def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
+        from bpcore.protocol import check_answers, inference
+
         value = structure(data, schema, root="input")
         payload = attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
         if "image" in payload:
             from bpcore.images import load_images
 
             payload["image"] = load_images(payload["image"], "input.image")
-        output = self.model(payload, task=self.task, **model_kwargs)
-        return output[0] if single else output
+        with inference(self.model):
+            output = self.model(payload, task=self.task, **model_kwargs)
+        count = len(next(iter(payload.values())))
+        answers = check_answers(
+            output,
+            count,
+            task=self.task,
+            model=self.model,
+            plugin=self._spec.plugin if self._spec is not None else None,
+            return_tensor=bool(model_kwargs.get("return_tensor")),
+        )
+        return answers[0] if single else answers
 
     # -- finetuning -----------------------------------------------------------------------
-    def finetune(
+    def _finetune(
         self,
         params: Mapping[str, Any],
+        *,
         variant: str | None = None,
         validation_split: float | tuple[Sequence[int], Sequence[int]] = 0.15,
         epochs: int = 20,
@@ -114,14 +161,26 @@ class Task:
         step: Callable[[Any, int], torch.Tensor] | None = None,
         configure_optimizers: Callable[[], torch.optim.Optimizer] | None = None,
         seed: int | None = None,
+        progress: bool | None = None,
         **task_options: Any,
     ) -> History:
-        """Finetune the task's model on ``params`` and return the per-epoch :class:`~bpcore.training.History`.
+        """Finetune the task's model on ``params``; return the per-epoch :class:`~bpcore.training.History`.
 
-        Each task documents its params keys and options; after finetuning, the weights of
-        the epoch with the best validation loss are loaded and the task uses them.
+        What every task's ``finetune`` does (each names its own options and their defaults):
+
+        - ``validation_split``: a fraction held out for validation, or ``(train_indices, val_indices)``.
+        - ``epochs``, ``batch_size`` (None: start at the model's ``optimal_batch_size`` or
+          ``optimal_batch_size``, and shrink on out-of-memory errors), ``early_stopping_epochs``
+          (epochs without a better validation loss before stopping; 0: never stop early).
+        - ``train_dataloader`` / ``val_dataloader``: your own batches instead of ``params``'.
+        - ``step(batch, batch_idx)``: your own loss; ``configure_optimizers()``: your own optimizer.
+        - :class:`TrainingOptions` (``seed``).
+
+        After finetuning, the weights of the epoch with the best validation loss are loaded and
+        the model is left in ``eval()`` mode.
         """
         from bpcore.batching import Collator, ExampleDataset
+        from bpcore.images import decode_view
         from bpcore.training import fit
 
         name, chosen = self._variant(variant)
@@ -136,10 +195,11 @@ class Task:
         examples = chosen.examples(data, options)
         self._pre_finetuning(data, name)
         process = self.model.process_batch
-        dataset = ExampleDataset(examples, lambda view: process(view, task=self.task))
+        # Models see decoded RGB images in finetuning exactly as at inference.
+        dataset = ExampleDataset(examples, lambda view: process(decode_view(view), task=self.task))
         collate = getattr(self.model, "collate_batch", None)
         collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
-        make_batch_sampler = usable_validation = None
+        make_batch_sampler = groups = None
         if chosen.grouped:
             from bpcore.samplers import GroupBatchSampler
 
@@ -149,10 +209,6 @@ class Task:
                 return GroupBatchSampler(
                     [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
                 )
-
-            def usable_validation(indices: Sequence[int]) -> bool:
-                held_out = [groups[i] for i in indices]
-                return any(held_out.count(group) > 1 for group in set(held_out))
 
         return fit(
             self.model,
@@ -169,7 +225,8 @@ class Task:
             train_dataloader=train_dataloader,
             val_dataloader=val_dataloader,
             seed=seed,
-            usable_validation=usable_validation,
+            progress=progress,
+            groups=groups,
             cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
         )
 
@@ -177,24 +234,17 @@ class Task:
         if not self.variants:
             raise TaskNotSupportedError(f"{self.task!r} has no finetuning")
         name = variant or next(iter(self.variants))
-        if name not in self.variants:
+        if not isinstance(name, str) or name not in self.variants:
             raise InputError(
                 f"unknown variant {name!r}; {self.task} has {list(self.variants)}", field="variant"
             )
         return name, self.variants[name]
 
-    def _options(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = set(given) - set(self.finetune_options)
-        if unknown:
-            raise InputTypeError(
-                f"unknown finetuning option(s) {sorted(unknown)}; {self.task} takes {sorted(self.finetune_options)}",
-                field=sorted(unknown)[0],
-            )
-        options = {**self.finetune_options, **given}
+    def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in options.items():
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise InputError(f"must be a positive integer, got {value!r}", field=key)
-        return options
+        return dict(options)
 
     def _can_finetune(self) -> bool:
         if self._spec is not None and self.task not in self._spec.finetunable:

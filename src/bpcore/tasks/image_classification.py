@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.schemas import (
@@ -15,9 +20,14 @@ from bpcore.tasknames import IMAGE_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
     LOSS_CROSS_ENTROPY,
+    ConfigureOptimizers,
+    Step,
     Task,
+    TrainingOptions,
+    ValidationSplit,
     Variant,
     as_batch,
+    finetune_arguments,
     is_image,
     per_item_labels,
 )
@@ -85,3 +95,24 @@ class ImageClassification(Task):
         import torch
 
         return torch.optim.SGD(self.model.parameters(), lr=1e-1, weight_decay=1e-4)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        variant: str = "single_label",
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on ``{"images", "labels"}``; see :meth:`Task._finetune`.
+
+        ``variant``: ``"single_label"`` (a label per image) or ``"multi_label"`` (a list per image).
+        """
+        return self._finetune(**finetune_arguments(locals()))

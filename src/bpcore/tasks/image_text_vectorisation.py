@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.schemas import ImageTextGroupParams, ImageTextInput, ImageTextPairParams
 from bpcore.tasknames import IMAGE_TEXT_VECTORISATION
-from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_text
+from bpcore.tasks.base import (
+    LOSS_COSINE,
+    LOSS_TRIPLET,
+    ConfigureOptimizers,
+    Step,
+    Task,
+    TrainingOptions,
+    ValidationSplit,
+    Variant,
+    as_batch,
+    finetune_arguments,
+    group_index,
+    is_text,
+)
 from bpcore.tasks.image_vectorisation import check_images
 
 
@@ -53,3 +71,25 @@ class ImageTextVectorisation(Task):
 
     def _check_data(self, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        variant: str = "triplet",
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on groups or pairs of image-text pairs; see :meth:`Task._finetune`.
+
+        ``variant``: ``"triplet"`` (``{"images", "texts", "groups"}``) or ``"cosine_similarity"``
+        (``{"imgs1", "imgs2", "texts1", "texts2", "similarity_scores"}``).
+        """
+        return self._finetune(**finetune_arguments(locals()))

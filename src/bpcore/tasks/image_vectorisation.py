@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.images import check_image
 from bpcore.schemas import ImageGroupParams, ImageInput, ImagePairParams
 from bpcore.tasknames import IMAGE_VECTORISATION
-from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_image
+from bpcore.tasks.base import (
+    LOSS_COSINE,
+    LOSS_TRIPLET,
+    ConfigureOptimizers,
+    Step,
+    Task,
+    TrainingOptions,
+    ValidationSplit,
+    Variant,
+    as_batch,
+    finetune_arguments,
+    group_index,
+    is_image,
+)
 
 
 def group_examples(data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
@@ -59,3 +77,25 @@ class ImageVectorisation(Task):
 
     def _check_data(self, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        variant: str = "triplet",
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on groups or pairs of images; see :meth:`Task._finetune`.
+
+        ``variant``: ``"triplet"`` (``{"images", "groups"}``) or ``"cosine_similarity"``
+        (``{"imgs1", "imgs2", "similarity_scores"}``).
+        """
+        return self._finetune(**finetune_arguments(locals()))

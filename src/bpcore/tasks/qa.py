@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.schemas import QAInput, QAParams
 from bpcore.tasknames import QA as QA_TASK
-from bpcore.tasks.base import LOSS_FROM_MODEL, Variant
+from bpcore.tasks.base import (
+    LOSS_FROM_MODEL,
+    ConfigureOptimizers,
+    Step,
+    TrainingOptions,
+    ValidationSplit,
+    Variant,
+    finetune_arguments,
+)
 from bpcore.tasks.text_to_text import TextToTextTask
 
 
@@ -38,7 +51,6 @@ class QA(TextToTextTask):
 
     task = QA_TASK
     variants = {"qa": Variant(QAParams, qa_examples, LOSS_FROM_MODEL)}
-    finetune_options = {"max_input_length": 256, "max_output_length": 32}
 
     def __call__(
         self,
@@ -54,3 +66,25 @@ class QA(TextToTextTask):
         contexts = [context] * count if isinstance(context, str) else context
         prev_qas = [[] for _ in range(count)] if prev_qa is None else prev_qa
         return self._infer(QAInput, {"question": question, "context": contexts, "prev_qa": prev_qas}, False)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        max_input_length: int = 256,
+        max_output_length: int = 32,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on ``{"questions", "answers", "contexts"[, "prev_qas"]}``; see :meth:`Task._finetune`.
+
+        ``max_input_length`` / ``max_output_length``: tokens kept of the input and the answer.
+        """
+        return self._finetune(**finetune_arguments(locals()))

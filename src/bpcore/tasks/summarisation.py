@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.schemas import TextInput
 from bpcore.tasknames import SUMMARISATION
-from bpcore.tasks.base import as_batch, is_text
+from bpcore.tasks.base import (
+    ConfigureOptimizers,
+    Step,
+    TrainingOptions,
+    ValidationSplit,
+    as_batch,
+    finetune_arguments,
+    is_text,
+)
 from bpcore.tasks.text_to_text import TextToTextTask
 
 
@@ -22,9 +36,30 @@ class Summarisation(TextToTextTask):
     """
 
     task = SUMMARISATION
-    finetune_options = {"max_input_length": 512, "max_output_length": 128}
 
     def __call__(self, text: str | list[str]) -> Any:
         """A summary for a text, a list of them for a list."""
         texts, single = as_batch(text, is_text)
         return self._infer(TextInput, {"text": texts}, single)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        max_input_length: int = 512,
+        max_output_length: int = 128,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on ``{"input_text", "output_text"}`` (texts and summaries); see :meth:`Task._finetune`.
+
+        ``max_input_length`` / ``max_output_length``: tokens kept of the text and the summary.
+        """
+        return self._finetune(**finetune_arguments(locals()))

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.schemas import (
@@ -15,10 +20,15 @@ from bpcore.tasknames import TEXT_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
     LOSS_FROM_MODEL,
+    ConfigureOptimizers,
+    Step,
     Task,
+    TrainingOptions,
+    ValidationSplit,
     Variant,
     adamw,
     as_batch,
+    finetune_arguments,
     is_text,
     label_index,
     per_item_labels,
@@ -84,18 +94,28 @@ class TextClassification(Task):
             MultiLabelTextClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY
         ),
     }
-    finetune_options = {"max_length": 128}
 
     def __call__(
-        self, text: str | list[str], labels: list[str] | list[list[str]] | None = None, top_k: int = 0
+        self,
+        text: str | list[str],
+        labels: list[str] | list[list[str]] | None = None,
+        top_k: int = 0,
+        multi_label: bool = False,
     ) -> Any:
         """Probabilities per label: ``{label: p}`` for a text, a list of them for a list.
 
         ``labels`` (zero-shot) is one list for every text or one list per text; leave it out
         for a model finetuned on its own labels. ``top_k`` keeps the k most likely (0: all).
+        ``multi_label=True`` scores each label on its own (probabilities need not sum to 1),
+        as when a text can be about several labels at once.
         """
         texts, single = as_batch(text, is_text)
-        data = {"text": texts, "labels": per_item_labels(labels, len(texts)), "top_k": top_k}
+        data = {
+            "text": texts,
+            "labels": per_item_labels(labels, len(texts)),
+            "top_k": top_k,
+            "multi_label": multi_label,
+        }
         return self._infer(TextClassificationInput, data, single)
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
@@ -108,3 +128,26 @@ class TextClassification(Task):
     def configure_optimizers(self) -> Any:
         """AdamW, learning rate 2e-5."""
         return adamw(self.model.parameters(), lr=2e-5)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        variant: str = "single_label",
+        max_length: int = 128,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on ``{"texts", "labels"}``; see :meth:`Task._finetune`.
+
+        ``variant``: ``"single_label"`` (a label per text) or ``"multi_label"`` (a list of labels
+        per text). ``max_length``: tokens kept of a text.
+        """
+        return self._finetune(**finetune_arguments(locals()))

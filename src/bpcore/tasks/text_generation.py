@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.schemas import TextGenerationInput
 from bpcore.tasknames import TEXT_GENERATION
-from bpcore.tasks.base import as_batch, is_text
+from bpcore.tasks.base import (
+    ConfigureOptimizers,
+    Step,
+    TrainingOptions,
+    ValidationSplit,
+    as_batch,
+    finetune_arguments,
+    is_text,
+)
 from bpcore.tasks.text_to_text import TextToTextTask
 
 
@@ -23,7 +37,6 @@ class TextGeneration(TextToTextTask):
     """
 
     task = TEXT_GENERATION
-    finetune_options = {"max_input_length": 128, "max_output_length": 32}
 
     def __call__(
         self,
@@ -59,3 +72,25 @@ class TextGeneration(TextToTextTask):
         }
         data = {"text": texts, **{key: value for key, value in options.items() if value is not None}}
         return self._infer(TextGenerationInput, data, single)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        max_input_length: int = 128,
+        max_output_length: int = 32,
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on ``{"input_text", "output_text"}`` (prompts and completions); see :meth:`Task._finetune`.
+
+        ``max_input_length`` / ``max_output_length``: tokens kept of the prompt and the completion.
+        """
+        return self._finetune(**finetune_arguments(locals()))

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.training import History
 
 from bpcore.batching import Example
 from bpcore.schemas import TextGroupParams, TextInput, TextPairParams
 from bpcore.tasknames import TEXT_VECTORISATION
-from bpcore.tasks.base import LOSS_COSINE, LOSS_TRIPLET, Task, Variant, as_batch, group_index, is_text
+from bpcore.tasks.base import (
+    LOSS_COSINE,
+    LOSS_TRIPLET,
+    ConfigureOptimizers,
+    Step,
+    Task,
+    TrainingOptions,
+    ValidationSplit,
+    Variant,
+    as_batch,
+    finetune_arguments,
+    group_index,
+    is_text,
+)
 
 
 def _view(text: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -49,9 +67,32 @@ class TextVectorisation(Task):
         "cosine_similarity": Variant(TextPairParams, pair_examples, LOSS_COSINE),
         "triplet": Variant(TextGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
     }
-    finetune_options = {"max_length": None}
 
     def __call__(self, text: str | list[str], return_tensor: bool = False) -> Any:
         """Vectorise a text (a vector) or a list of texts (a list of vectors)."""
         texts, single = as_batch(text, is_text)
         return self._infer(TextInput, {"text": texts}, single, return_tensor=return_tensor)
+
+    def finetune(
+        self,
+        params: Mapping[str, Any],
+        validation_split: ValidationSplit = 0.15,
+        max_length: int | None = None,
+        variant: str = "cosine_similarity",
+        epochs: int = 20,
+        batch_size: int | None = None,
+        optimal_batch_size: int | None = None,
+        early_stopping_epochs: int = 1,
+        train_dataloader: Any = None,
+        val_dataloader: Any = None,
+        step: Step | None = None,
+        configure_optimizers: ConfigureOptimizers | None = None,
+        **options: Unpack[TrainingOptions],
+    ) -> History:
+        """Finetune on pairs or groups of texts; see :meth:`Task._finetune`.
+
+        ``variant``: ``"cosine_similarity"`` (``{"texts1", "texts2", "similarity_scores"}``) or
+        ``"triplet"`` (``{"texts", "groups"}``). ``max_length``: tokens kept of a text (None: the
+        model's limit).
+        """
+        return self._finetune(**finetune_arguments(locals()))

@@ -1,0 +1,146 @@
+"""The conformance kit: the checks every bpcore model must pass, as scikit-learn's ``check_estimator``.
+
+Run them all at once with :func:`check_model`, or one pytest test per rule with
+:func:`parametrize_with_checks`. A model is described by a :class:`Candidate` (a factory
+that builds a fresh model, and the tasks it claims), or simply by a registered model name.
+
+Example::
+
+    from bpcore.testing import Candidate, parametrize_with_checks
+
+    @parametrize_with_checks([
+        Candidate(MyModel, tasks=["text-vectorisation"], finetunable=["text-vectorisation"]),
+        "my-registered-model",
+    ])
+    def test_conformance(candidate, check):
+        check(candidate)
+
+The checks, each failing with a :class:`ConformanceError` that names its rule:
+
+- ``light-plugin-module``: importing the model's plugin and calling its hooks imports no torch
+  and no model library;
+- ``answer-shape``: one answer per item, of the task's kind (text, sorted ``{label: p}`` with
+  probabilities in [0, 1] summing to 1 for zero-shot labels, vectors of one size);
+- ``single-equals-batched``: an item alone gets the answer it gets in a batch;
+- ``deterministic``: a model left in training mode still answers the same twice (the core runs
+  it in eval mode) and its mode is restored;
+- ``top-k``, ``return-tensor``, ``image-input-kinds`` where the task has them;
+- ``save-load``: :func:`bpcore.save` then :func:`bpcore.load` answers identically;
+- ``finetuning-learns``: per finetunable task and variant, a short finetune changes the weights,
+  lowers the loss on its own data, leaves the model in eval mode and survives save/load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from bpcore.testing.checks import Check, ConformanceError, model_checks
+
+__all__ = ["Candidate", "Check", "ConformanceError", "check_model", "model_checks", "parametrize_with_checks"]
+
+
+def _adamw(parameters: Iterable[Any]) -> Any:
+    import torch
+
+    return torch.optim.AdamW([p for p in parameters if p.requires_grad], lr=1e-3)
+
+
+@attrs.frozen
+class Candidate:
+    """A model to check: how to build a fresh one, and what it claims.
+
+    ``inputs`` overrides a task's sample call arguments (e.g. ``{"image-classification":
+    {"labels": None}}`` for a model that answers over its own labels); ``needs_finetuning``
+    names tasks whose inference needs a short finetune first (a classifier with no labels of
+    its own yet); ``optimizer`` builds the optimizer of the short finetunes (default AdamW,
+    learning rate 1e-3, so a tiny model shows learning in a few steps); ``finetune_data``
+    overrides the sample ``params`` per ``(task, variant)``.
+    """
+
+    factory: Callable[[], Any]
+    tasks: Sequence[str] = attrs.field(converter=tuple)
+    finetunable: Sequence[str] = attrs.field(default=(), converter=tuple)
+    name: str = ""
+    inputs: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    deterministic_inputs: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    finetune_data: Mapping[tuple[str, str], Mapping[str, Any]] = attrs.field(factory=dict)
+    needs_finetuning: Sequence[str] = attrs.field(default=(), converter=tuple)
+    skip_variants: Sequence[tuple[str, str]] = attrs.field(default=(), converter=tuple)
+    optimizer: Callable[[Iterable[Any]], Any] | None = _adamw
+    finetune_epochs: int = 4
+    plugin: str | None = None
+
+    def build(self) -> Any:
+        return self.factory()
+
+    @property
+    def id(self) -> str:
+        return self.name or getattr(self.factory, "__name__", type(self.factory).__name__)
+
+    def plugin_module(self) -> str | None:
+        """The entry-point module of the plugin this model comes from (None: not from an installed plugin)."""
+        import importlib_metadata
+
+        entry_points = list(importlib_metadata.entry_points(group="bpcore"))
+        if self.plugin is not None:
+            return next((ep.module for ep in entry_points if ep.name == self.plugin), None)
+        package = getattr(self.factory, "__module__", "").split(".")[0]
+        return next((ep.module for ep in entry_points if ep.module.split(".")[0] == package), None)
+
+    @classmethod
+    def registered(cls, name: str, **overrides: Any) -> Candidate:
+        """The candidate for a registered model name (its tasks and finetunable tasks from the registry)."""
+        from bpcore.models import AutoModel
+        from bpcore.registry import get_registry
+
+        spec = get_registry().resolve(name)
+        fields: dict[str, Any] = {
+            "factory": lambda: AutoModel.from_pretrained(name),
+            "tasks": spec.tasks,
+            "finetunable": spec.finetunable,
+            "name": name,
+            "plugin": spec.plugin,
+        }
+        return cls(**{**fields, **overrides})
+
+
+def as_candidate(model: Candidate | str | Callable[[], Any]) -> Candidate:
+    if isinstance(model, Candidate):
+        return model
+    if isinstance(model, str):
+        return Candidate.registered(model)
+    built = model()
+    finetunable = [task for task in built.tasks if getattr(built, "can_finetune", lambda task: False)(task)]
+    return Candidate(model, tasks=built.tasks, finetunable=finetunable)
+
+
+def check_model(model: Candidate | str | Callable[[], Any]) -> None:
+    """Run every check; raise one :class:`ConformanceError` listing each broken rule (None: it conforms)."""
+    candidate = as_candidate(model)
+    failures = []
+    for check in model_checks(candidate):
+        try:
+            check(candidate)
+        except ConformanceError as error:
+            failures.append(f"{check.id}: {error}")
+    if failures:
+        raise ConformanceError(
+            "conformance", f"{candidate.id} breaks {len(failures)} rule(s):\n  " + "\n  ".join(failures)
+        )
+
+
+def parametrize_with_checks(models: Sequence[Candidate | str | Callable[[], Any]]) -> Any:
+    """A ``pytest.mark.parametrize`` over ``(candidate, check)``: one test per model and rule.
+
+    Test ids read ``<model>-<rule>-<task>[-<variant>]``, so a failure names the broken rule.
+    """
+    import pytest
+
+    candidates = [as_candidate(model) for model in models]
+    pairs = [(candidate, check) for candidate in candidates for check in model_checks(candidate)]
+    return pytest.mark.parametrize(
+        "candidate, check", pairs, ids=[f"{candidate.id}-{check.id}" for candidate, check in pairs]
+    )

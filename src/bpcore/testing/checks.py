@@ -1,0 +1,392 @@
+"""The conformance checks: each a small function that raises :class:`ConformanceError` naming its rule."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from bpcore.errors import BpcoreError
+from bpcore.testing import samples
+
+if TYPE_CHECKING:
+    from bpcore.testing import Candidate
+
+#: Tasks whose answers are vectors (and take ``return_tensor``).
+VECTOR_TASKS = ("text-vectorisation", "image-vectorisation", "image-text-vectorisation")
+CLASSIFICATION_TASKS = ("text-classification", "image-classification")
+TEXT_TASKS = ("qa", "emotion", "summarisation", "text-generation")
+#: Per-item keyword arguments of each task call (the rest, like ``labels``, apply to every item).
+ITEM_FIELDS = {"question", "context", "text", "image"}
+TOLERANCE = 1e-4
+
+
+class ConformanceError(AssertionError):
+    """A model broke a rule of the model protocol; ``rule`` names it."""
+
+    def __init__(self, rule: str, message: str):
+        self.rule = rule
+        super().__init__(f"[{rule}] {message}")
+
+
+@attrs.frozen
+class Check:
+    """One named rule, for one task (or the whole model when ``task`` is None)."""
+
+    rule: str
+    task: str | None
+    run: Callable[[Candidate], None]
+    variant: str | None = None
+
+    @property
+    def id(self) -> str:
+        return "-".join(part for part in (self.rule, self.task, self.variant) if part)
+
+    def __call__(self, candidate: Candidate) -> None:
+        try:
+            self.run(candidate)
+        except ConformanceError:
+            raise
+        except BpcoreError as error:
+            # The core's own enforcement (e.g. ModelProtocolError) is the rule being broken.
+            raise ConformanceError(self.rule, f"{type(error).__name__}: {error}") from error
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def task_for(candidate: Candidate, task: str, model: Any | None = None) -> Any:
+    from bpcore.tasks import TASK_CLASSES
+
+    return TASK_CLASSES[task](model if model is not None else candidate.build())
+
+
+def call_inputs(candidate: Candidate, task: str) -> dict[str, Any]:
+    return {**samples.inputs(task), **candidate.inputs.get(task, {})}
+
+
+def single_inputs(kwargs: Mapping[str, Any], index: int) -> dict[str, Any]:
+    return {key: value[index] if key in ITEM_FIELDS else value for key, value in kwargs.items()}
+
+
+def item_count(kwargs: Mapping[str, Any]) -> int:
+    return len(next(value for key, value in kwargs.items() if key in ITEM_FIELDS))
+
+
+def close(first: Any, second: Any, tolerance: float = TOLERANCE) -> bool:
+    """Answers equal, numbers within ``tolerance`` (batching pads, which moves floats a little)."""
+    if isinstance(first, float) or isinstance(second, float):
+        return (
+            isinstance(first, (int, float))
+            and isinstance(second, (int, float))
+            and math.isclose(first, second, rel_tol=tolerance, abs_tol=tolerance)
+        )
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)):
+        return len(first) == len(second) and all(close(a, b, tolerance) for a, b in zip(first, second))
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(close(first[k], second[k], tolerance) for k in first)
+    return bool(first == second)
+
+
+def prepared(candidate: Candidate, task: str) -> Any:
+    """A fresh model, finetuned briefly first when its inference for ``task`` needs that (own labels)."""
+    model = candidate.build()
+    if task in candidate.needs_finetuning:
+        variant = next(iter(_variants(task)))
+        run_finetune(candidate, task_for(candidate, task, model), task, variant, epochs=1)
+    return model
+
+
+def _variants(task: str) -> list[str]:
+    from bpcore.tasks import TASK_CLASSES
+
+    return list(TASK_CLASSES[task].variants)
+
+
+def run_finetune(candidate: Candidate, task_object: Any, task: str, variant: str, epochs: int) -> Any:
+    import warnings
+
+    data = candidate.finetune_data.get((task, variant)) or samples.finetune_data(task, variant)
+    count = len(next(iter(data.values())))
+    everything = list(range(count))
+    optimizer = candidate.optimizer
+    # Tasks with a single way to finetune (qa, the text-to-text tasks) take no ``variant``.
+    chosen = {"variant": variant} if len(_variants(task)) > 1 else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return task_object.finetune(
+            data,
+            **chosen,
+            # Validating on the training data: the check asks whether the model learns its own data.
+            validation_split=(everything, everything),
+            epochs=epochs,
+            batch_size=min(count, 8),
+            early_stopping_epochs=0,
+            configure_optimizers=(lambda: optimizer(task_object.model.parameters())) if optimizer else None,
+            seed=0,
+        )
+
+
+def state_of(model: Any) -> dict[str, Any]:
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
+
+
+# -- the checks -----------------------------------------------------------------------------------
+
+
+def check_answers_have_the_task_shape(candidate: Candidate, task: str) -> None:
+    """One answer per item, of the task's kind: text, ``{label: probability}``, a vector."""
+    kwargs = call_inputs(candidate, task)
+    answers = task_for(candidate, task, prepared(candidate, task))(**kwargs)
+    rule = "answer-shape"
+    if not isinstance(answers, list) or len(answers) != item_count(kwargs):
+        raise ConformanceError(
+            rule, f"{task}: expected a list of {item_count(kwargs)} answers, got {answers!r:.200}"
+        )
+    for index, answer in enumerate(answers):
+        if task in TEXT_TASKS:
+            generations = answer if task == "text-generation" and isinstance(answer, list) else [answer]
+            if not all(isinstance(text, str) for text in generations):
+                raise ConformanceError(rule, f"{task}: answer {index} is {answer!r:.80}, not text")
+        elif task in CLASSIFICATION_TASKS:
+            if not isinstance(answer, dict) or not answer:
+                raise ConformanceError(
+                    rule, f"{task}: answer {index} is {answer!r:.80}, not {{label: probability}}"
+                )
+            labels = kwargs.get("labels")
+            if labels and set(answer) - set(labels):
+                raise ConformanceError(
+                    rule,
+                    f"{task}: answer {index} has labels {sorted(set(answer) - set(labels))} it was not given",
+                )
+            values = list(answer.values())
+            if not all(isinstance(p, float) and 0.0 <= p <= 1.0 for p in values):
+                raise ConformanceError(
+                    rule, f"{task}: answer {index} has probabilities outside [0, 1]: {values}"
+                )
+            if values != sorted(values, reverse=True):
+                raise ConformanceError(rule, f"{task}: answer {index} is not sorted by probability: {answer}")
+            if labels and not math.isclose(sum(values), 1.0, abs_tol=1e-3):
+                raise ConformanceError(
+                    rule, f"{task}: answer {index} probabilities sum to {sum(values)}, not 1"
+                )
+        else:
+            if not isinstance(answer, list) or not answer or not all(isinstance(x, float) for x in answer):
+                raise ConformanceError(rule, f"{task}: answer {index} is not a list of floats")
+            if len(answer) != len(answers[0]):
+                raise ConformanceError(
+                    rule, f"{task}: vectors have different sizes ({len(answer)}, {len(answers[0])})"
+                )
+
+
+def check_single_and_batched_answers_agree(candidate: Candidate, task: str) -> None:
+    """Each item answered alone gets the answer it gets in a batch."""
+    kwargs = call_inputs(candidate, task)
+    task_object = task_for(candidate, task, prepared(candidate, task))
+    batched = task_object(**kwargs)
+    for index in range(item_count(kwargs)):
+        alone = task_object(**single_inputs(kwargs, index))
+        if not close(alone, batched[index]):
+            raise ConformanceError(
+                "single-equals-batched",
+                f"{task}: item {index} alone gives {alone!r:.120} but in a batch {batched[index]!r:.120}",
+            )
+
+
+def check_top_k(candidate: Candidate, task: str) -> None:
+    """``top_k`` keeps the k most likely labels, in order."""
+    kwargs = call_inputs(candidate, task)
+    task_object = task_for(candidate, task, prepared(candidate, task))
+    full = task_object(**kwargs)
+    top = task_object(**kwargs, top_k=1)
+    for index, (all_labels, kept) in enumerate(zip(full, top)):
+        best = next(iter(all_labels))
+        if list(kept) != [best] or not close(kept[best], all_labels[best]):
+            raise ConformanceError(
+                "top-k",
+                f"{task}: item {index} with top_k=1 gives {kept}, expected {best!r} first of {all_labels}",
+            )
+
+
+def check_return_tensor(candidate: Candidate, task: str) -> None:
+    """``return_tensor=True`` gives a tensor with a row per item, equal to the list answers, without gradients."""
+    import torch
+
+    kwargs = call_inputs(candidate, task)
+    task_object = task_for(candidate, task, prepared(candidate, task))
+    vectors = task_object(**kwargs)
+    tensor = task_object(**kwargs, return_tensor=True)
+    if not isinstance(tensor, torch.Tensor) or tensor.shape[0] != len(vectors):
+        raise ConformanceError("return-tensor", f"{task}: return_tensor=True gave {type(tensor).__name__}")
+    if tensor.requires_grad:
+        raise ConformanceError("return-tensor", f"{task}: the returned tensor carries gradients")
+    if not close(tensor.detach().cpu().tolist(), vectors):
+        raise ConformanceError("return-tensor", f"{task}: the tensor and the list answers differ")
+    single = task_object(**single_inputs(kwargs, 0), return_tensor=True)
+    if not isinstance(single, torch.Tensor) or single.dim() != 1:
+        raise ConformanceError(
+            "return-tensor", f"{task}: one item with return_tensor=True should give a 1-D tensor"
+        )
+
+
+def check_deterministic_in_training_mode(candidate: Candidate, task: str) -> None:
+    """Answers do not change from call to call even if the model was left in training mode (dropout)."""
+    model = prepared(candidate, task)
+    kwargs = call_inputs(candidate, task)
+    kwargs.update(candidate.deterministic_inputs.get(task, {}))
+    task_object = task_for(candidate, task, model)
+    model.train()
+    first, second = task_object(**kwargs), task_object(**kwargs)
+    if not close(first, second, tolerance=1e-6):
+        raise ConformanceError(
+            "deterministic", f"{task}: two calls gave different answers ({first!r:.80} vs {second!r:.80})"
+        )
+    if not model.training:
+        raise ConformanceError(
+            "deterministic", f"{task}: the model's training mode was not restored after the call"
+        )
+
+
+def check_image_input_kinds(candidate: Candidate, task: str) -> None:
+    """A path, a base64 string and a PIL image of the same picture give the same answer."""
+    from bpcore.images import img_to_base64
+
+    kwargs = single_inputs(call_inputs(candidate, task), 0)
+    task_object = task_for(candidate, task, prepared(candidate, task))
+    image = kwargs["image"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = f"{folder}/image.png"
+        image.save(path)
+        answers = [task_object(**{**kwargs, "image": kind}) for kind in (image, path, img_to_base64(image))]
+    if not (close(answers[0], answers[1]) and close(answers[0], answers[2])):
+        raise ConformanceError(
+            "image-input-kinds", f"{task}: PIL, path and base64 inputs give different answers"
+        )
+
+
+def check_save_load_gives_identical_answers(candidate: Candidate, task: str) -> None:
+    """``bpcore.save`` then ``bpcore.load`` gives the same answers."""
+    import bpcore
+
+    model = prepared(candidate, task)
+    kwargs = call_inputs(candidate, task)
+    before = task_for(candidate, task, model)(**kwargs)
+    with tempfile.TemporaryDirectory() as folder:
+        bpcore.save(model, name=getattr(model, "name", None) or "conformance-model", path=f"{folder}/saved")
+        loaded = bpcore.load(f"{folder}/saved")
+        after = task_for(candidate, task, loaded)(**kwargs)
+    if not close(before, after, tolerance=1e-5):
+        raise ConformanceError(
+            "save-load", f"{task}: answers differ after save and load ({before!r:.100} vs {after!r:.100})"
+        )
+
+
+def check_finetuning_learns(candidate: Candidate, task: str, variant: str) -> None:
+    """A short finetune changes the weights, lowers the loss on its own data, and survives save/load."""
+    import bpcore
+
+    model = candidate.build()
+    task_object = task_for(candidate, task, model)
+    before = state_of(model)
+    history = run_finetune(candidate, task_object, task, variant, epochs=candidate.finetune_epochs)
+    after = state_of(model)
+    rule = "finetuning-learns"
+    if all(
+        key in before and before[key].shape == value.shape and bool((before[key] == value).all())
+        for key, value in after.items()
+    ):
+        raise ConformanceError(rule, f"{task}/{variant}: finetuning left every weight unchanged")
+    losses = history.val_loss
+    if not min(losses[1:]) < losses[0]:
+        raise ConformanceError(rule, f"{task}/{variant}: the loss on its own data did not go down: {losses}")
+    if model.training:
+        raise ConformanceError(
+            rule, f"{task}/{variant}: the model was left in training mode after finetuning"
+        )
+    kwargs = call_inputs(candidate, task)
+    if task in CLASSIFICATION_TASKS and variant is not None:
+        kwargs.pop("labels", None)  # a finetuned classifier answers over its own labels
+    answers = task_object(**kwargs)
+    with tempfile.TemporaryDirectory() as folder:
+        bpcore.save(model, name=getattr(model, "name", None) or "conformance-model", path=f"{folder}/saved")
+        reloaded = task_for(candidate, task, bpcore.load(f"{folder}/saved"))(**kwargs)
+    if not close(answers, reloaded, tolerance=1e-5):
+        raise ConformanceError(
+            "save-load", f"{task}/{variant}: the finetuned model answers differently after save and load"
+        )
+
+
+def check_plugin_module_imports_no_torch(candidate: Candidate) -> None:
+    """Importing the model's plugin and listing its models imports neither torch nor a model library."""
+    module = candidate.plugin_module()
+    if module is None:
+        return
+    code = textwrap.dedent(
+        f"""
+        import importlib, sys
+        import bpcore
+        plugin = importlib.import_module({module!r})
+        found = []
+        for hook in ("register_models", "register_model_classes"):
+            function = getattr(plugin, hook, None)
+            if function is not None:
+                function(lambda *args, **kwargs: found.append(kwargs or args))
+        heavy = [name for name in ("torch", "transformers", "sentence_transformers", "open_clip", "timm", "PIL")
+                 if name in sys.modules]
+        print("HEAVY", heavy)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise ConformanceError("light-plugin-module", f"importing {module} failed: {result.stderr[-500:]}")
+    if "HEAVY []" not in result.stdout:
+        raise ConformanceError(
+            "light-plugin-module",
+            f"importing {module} and listing its models imported {result.stdout.strip()}",
+        )
+
+
+def model_checks(candidate: Candidate) -> Iterator[Check]:
+    """Every check that applies to ``candidate``: per task it declares, and per finetuning variant."""
+    from functools import partial
+
+    yield Check("light-plugin-module", None, check_plugin_module_imports_no_torch)
+    for task in candidate.tasks:
+        yield Check("answer-shape", task, partial(_with_task, check_answers_have_the_task_shape, task))
+        yield Check(
+            "single-equals-batched", task, partial(_with_task, check_single_and_batched_answers_agree, task)
+        )
+        yield Check("deterministic", task, partial(_with_task, check_deterministic_in_training_mode, task))
+        yield Check("save-load", task, partial(_with_task, check_save_load_gives_identical_answers, task))
+        if task in CLASSIFICATION_TASKS:
+            yield Check("top-k", task, partial(_with_task, check_top_k, task))
+        if task in VECTOR_TASKS:
+            yield Check("return-tensor", task, partial(_with_task, check_return_tensor, task))
+        if task.startswith("image"):
+            yield Check("image-input-kinds", task, partial(_with_task, check_image_input_kinds, task))
+    for task in candidate.finetunable:
+        for variant in _variants(task):
+            if (task, variant) in candidate.skip_variants:
+                continue
+            yield Check(
+                "finetuning-learns",
+                task,
+                partial(_with_variant, check_finetuning_learns, task, variant),
+                variant,
+            )
+
+
+def _with_task(check: Callable[[Candidate, str], None], task: str, candidate: Candidate) -> None:
+    check(candidate, task)
+
+
+def _with_variant(
+    check: Callable[[Candidate, str, str], None], task: str, variant: str, candidate: Candidate
+) -> None:
+    check(candidate, task, variant)

@@ -1,0 +1,185 @@
+"""The conformance kit: the tiny test models pass it, and a model that breaks a rule fails under that rule."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import TinyImageModel, TinyTextModel, TinyTextToTextModel
+
+from bpcore.testing import Candidate, ConformanceError, check_model, model_checks, parametrize_with_checks
+
+TEXT_TASKS = ["text-vectorisation", "text-classification"]
+
+
+def tiny_text() -> TinyTextModel:
+    torch.manual_seed(0)
+    return TinyTextModel(name="tiny-text")
+
+
+TINY_TEXT = Candidate(tiny_text, tasks=TEXT_TASKS, finetunable=TEXT_TASKS, name="tiny-text")
+
+
+@parametrize_with_checks(
+    [
+        TINY_TEXT,
+        Candidate(
+            lambda: TinyImageModel(name="tiny-image"),
+            tasks=["image-classification", "image-vectorisation", "image-text-vectorisation"],
+            finetunable=["image-vectorisation", "image-text-vectorisation", "image-classification"],
+            name="tiny-image",
+        ),
+        Candidate(
+            lambda: TinyTextToTextModel(name="tiny-t2t"),
+            tasks=["qa", "emotion", "summarisation", "text-generation"],
+            finetunable=["qa", "emotion", "summarisation", "text-generation"],
+            optimizer=lambda parameters: torch.optim.AdamW(parameters, lr=5e-2),
+            name="tiny-t2t",
+        ),
+    ]
+)
+def test_the_tiny_models_conform(candidate, check):
+    check(candidate)
+
+
+# -- models that break one rule each ------------------------------------------------------------
+
+
+class WrongCount(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        return super().__call__(task_input, task, return_tensor)[:1]
+
+
+class TensorLeak(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        return self.embed(task_input["text"])  # a tensor even when JSON is due
+
+
+class BatchDependent(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        vectors = self.embed(task_input["text"])
+        vectors = vectors - vectors.mean(dim=0)  # every answer depends on the rest of the batch
+        return vectors if return_tensor else vectors.tolist()
+
+
+class Unsorted(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        answers = super().__call__(task_input, task, return_tensor)
+        if task == "text-classification":
+            return [dict(sorted(answer.items(), key=lambda item: item[1])) for answer in answers]
+        return answers
+
+
+class IgnoresTopK(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        return super().__call__({**task_input, "top_k": 0}, task, return_tensor)
+
+
+class Noisy(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        vectors = self.embed(task_input["text"]) + torch.rand(1)  # random even in eval mode
+        return vectors if return_tensor else vectors.tolist()
+
+
+class ForgetsOnSave(TinyTextModel):
+    def __init__(self, dim=None, name=None, description=None, tasks=None, details=None, device=None):
+        super().__init__(dim, name, description, tasks, details, device)
+        self.register_buffer("shift", torch.randn(self.dim), persistent=False)  # lost by save/load
+
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        vectors = self.embed(task_input["text"]) + self.shift
+        return vectors if return_tensor else vectors.tolist()
+
+
+class LearnsNothing(TinyTextModel):
+    def training_step(self, batch, task):
+        return super().training_step(batch, task).detach().requires_grad_()
+
+
+def vectoriser(cls: type) -> Candidate:
+    return Candidate(lambda: cls(name="broken-model"), tasks=["text-vectorisation"], name=cls.__name__)
+
+
+def classifier(cls: type) -> Candidate:
+    return Candidate(lambda: cls(name="broken-model"), tasks=["text-classification"], name=cls.__name__)
+
+
+def run_rule(candidate: Candidate, rule: str) -> None:
+    checks = [check for check in model_checks(candidate) if check.rule == rule]
+    assert checks, f"no {rule} check for {candidate.id}"
+    for check in checks:
+        check(candidate)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "rule", "message"),
+    [
+        (vectoriser(WrongCount), "answer-shape", "returned 1 answers for 4 items"),
+        (vectoriser(TensorLeak), "answer-shape", "asks for a list with one JSON-ready answer per item"),
+        (classifier(Unsorted), "answer-shape", "not sorted by probability"),
+        (vectoriser(BatchDependent), "single-equals-batched", "alone gives"),
+        (classifier(IgnoresTopK), "top-k", "top_k=1"),
+        (vectoriser(Noisy), "deterministic", "two calls gave different answers"),
+        (vectoriser(ForgetsOnSave), "save-load", "differ after save and load"),
+        (
+            Candidate(
+                lambda: LearnsNothing(name="broken-model"),
+                tasks=["text-vectorisation"],
+                finetunable=["text-vectorisation"],
+                name="LearnsNothing",
+            ),
+            "finetuning-learns",
+            "left every weight unchanged",
+        ),
+    ],
+    ids=lambda value: value.id if isinstance(value, Candidate) else None,
+)
+def test_a_model_that_breaks_a_rule_fails_under_its_name(candidate, rule, message):
+    with pytest.raises(ConformanceError, match=message) as caught:
+        run_rule(candidate, rule)
+    assert caught.value.rule == rule
+    assert str(caught.value).startswith(f"[{rule}]")
+
+
+def test_return_tensor_rule_catches_a_model_that_ignores_it():
+    class NoTensor(TinyTextModel):
+        def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+            return self.embed(task_input["text"]).tolist()
+
+    with pytest.raises(ConformanceError, match=r"\[return-tensor\].*torch.Tensor"):
+        run_rule(vectoriser(NoTensor), "return-tensor")
+
+
+def test_check_model_lists_every_broken_rule():
+    with pytest.raises(ConformanceError) as caught:
+        check_model(vectoriser(Noisy))
+    text = str(caught.value)
+    assert "deterministic-text-vectorisation" in text and "save-load-text-vectorisation" in text
+    check_model(Candidate(tiny_text, tasks=["text-vectorisation"], name="tiny-text"))  # conforms: no error
+
+
+def test_a_plugin_module_that_imports_torch_fails_the_light_module_rule(tmp_path: Path, monkeypatch):
+    site = tmp_path / "site"
+    dist_info = site / "heavy_plugin-0.1.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: heavy-plugin\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text("[bpcore]\nheavy = heavy_plugin\n")
+    (site / "heavy_plugin.py").write_text(
+        textwrap.dedent(
+            """
+            import torch  # the mistake: every `bpcore list-models` would now pay for torch
+            import bpcore
+
+            @bpcore.hookimpl
+            def register_models(register):
+                pass
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    candidate = Candidate(tiny_text, tasks=["text-vectorisation"], plugin="heavy", name="heavy")
+    with pytest.raises(ConformanceError, match=r"\[light-plugin-module\].*torch"):
+        run_rule(candidate, "light-plugin-module")

@@ -1,0 +1,68 @@
+"""The plugin author's guide cannot go stale: its quoted files match the example plugin, its examples run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bpcore import plugins
+
+ROOT = Path(__file__).resolve().parents[1]
+GUIDE = sorted((ROOT / "docs" / "plugins").glob("*.md"))
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def blocks(page: Path) -> list[tuple[str, str]]:
+    return [(language, body) for language, body in FENCE.findall(page.read_text())]
+
+
+def quoted_file(body: str) -> Path | None:
+    """The repository file a block quotes, named on its first line (``# examples/...``)."""
+    first = body.splitlines()[0] if body.strip() else ""
+    match = re.fullmatch(r"# ((?:examples|src|plugins)/\S+)", first)
+    return ROOT / match.group(1) if match else None
+
+
+@pytest.mark.parametrize("page", GUIDE, ids=lambda page: page.name)
+def test_quoted_files_match_the_example_plugin(page):
+    for _, body in blocks(page):
+        path = quoted_file(body)
+        if path is not None:
+            quoted = body.split("\n", 1)[1].rstrip("\n")
+            assert path.is_file(), f"{page.name} quotes {path}, which does not exist"
+            assert quoted in path.read_text(), f"{page.name}: the quote of {path.name} differs from the file"
+
+
+@pytest.mark.parametrize("page", GUIDE, ids=lambda page: page.name)
+def test_python_examples_run(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("BPCORE_LOAD_PLUGINS", "trigram")
+    monkeypatch.chdir(tmp_path)
+    plugins.reset()
+    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    for language, body in blocks(page):
+        if language == "python" and quoted_file(body) is None:
+            exec(compile(body, f"{page.name} example", "exec"), namespace)
+
+
+def test_the_guide_covers_every_task():
+    protocol = (ROOT / "docs" / "plugins" / "protocol.md").read_text()
+    from bpcore import TASKS
+
+    for task in TASKS:
+        assert f"`{task}`" in protocol, task
+
+
+def test_the_base_model_docstring_example_runs():
+    import textwrap
+
+    from bpcore.models import BaseModel
+
+    example = BaseModel.__doc__.split("Example::", 1)[1]
+    namespace: dict[str, object] = {"BaseModel": BaseModel, "bpcore": __import__("bpcore")}
+    exec(textwrap.dedent(example), namespace)
+    assert (
+        namespace["bpcore"].Emotion(namespace["Shouter"](tasks=["emotion"]))(["calm", "fine"])
+        == ["anger"] * 2
+    )
