@@ -1,6 +1,31 @@
-"""bp-clip: OpenCLIP models for bpcore.
+"""bp-clip: OpenCLIP models for bpcore's image and image-text tasks.
 
-This plugin is a skeleton: it registers no models yet. Installing it adds the ``clip`` entry
-point to the ``bpcore`` group (see :mod:`bp_clip.plugin`), which bpcore loads and which
-declares nothing for now.
+Zero-shot (and finetuned) image classification, image vectorisation, text vectorisation with
+CLIP's text tower, and image-text vectorisation, all finetunable. Importing this package imports
+neither torch nor open_clip (bpcore imports it to list models); ``bp_clip.CLIP`` loads them on
+first access.
+
+Example::
+
+    from bp_clip import CLIP
+
+    model = CLIP("ViT-B-32", pretrained="/models/vit-b-32-openai.safetensors")
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bp_clip.model import CLIP
+
+__version__ = "0.2.0"
+__all__ = ["CLIP"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CLIP":
+        from bp_clip.model import CLIP
+
+        return CLIP
+    raise AttributeError(f"module 'bp_clip' has no attribute {name!r}")

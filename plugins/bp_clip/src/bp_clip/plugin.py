@@ -1,9 +1,4 @@
-"""The ``clip`` entry point of the ``bpcore`` group.
-
-bpcore calls these hooks whenever models are listed, so this module must stay cheap: it
-imports neither torch nor open_clip. A model's factory (``"module:attr"``) is imported only
-when the model is loaded.
-"""
+"""The bpcore hooks of bp-clip: plain metadata only, so listing models imports neither torch nor open_clip."""
 
 from __future__ import annotations
 
@@ -12,14 +7,59 @@ from typing import TYPE_CHECKING
 from bpcore.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from bpcore.registry import RegisterModel
+    from bpcore.registry import RegisterClass, RegisterModel
+
+IMAGE_CLASSIFICATION = "image-classification"
+IMAGE_VECTORISATION = "image-vectorisation"
+TEXT_VECTORISATION = "text-vectorisation"
+IMAGE_TEXT_VECTORISATION = "image-text-vectorisation"
+TASKS = [IMAGE_CLASSIFICATION, IMAGE_VECTORISATION, TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION]
+FACTORY = "bp_clip.model:CLIP"
+CREDITS = [
+    {"name": "OpenAI CLIP", "url": "https://github.com/openai/CLIP"},
+    {"name": "OpenCLIP", "url": "https://github.com/mlfoundations/open_clip"},
+]
+
+#: name → (open_clip architecture, the spec's name for it, parameters, vector size, image size)
+ARCHITECTURES = {
+    "clip": ("ViT-B-32", "ViT-B/32", 151_277_313, 512, 224),
+    "clip-rn50": ("RN50", "RN50", 102_007_137, 1024, 224),
+    "clip-rn101": ("RN101", "RN101", 119_688_033, 512, 224),
+    "clip-rn50x4": ("RN50x4", "RN50x4", 178_300_601, 640, 288),
+}
 
 
 @hookimpl
 def register_models(register: RegisterModel) -> None:
-    """Declare this plugin's models: none yet, this plugin is a skeleton.
+    for name, (architecture, spec_name, parameters, vector_size, image_size) in ARCHITECTURES.items():
+        default = name == "clip"
+        register(
+            name=name,
+            factory=FACTORY,
+            tasks=TASKS,
+            description=(
+                f"OpenAI's CLIP {spec_name} (via OpenCLIP): zero-shot image classification and image, text "
+                "and image-text vectors."
+            ),
+            aliases={f"clip-{architecture.lower()}": []} if default else {},
+            finetunable=TASKS,
+            default_for=[IMAGE_CLASSIFICATION, IMAGE_VECTORISATION, IMAGE_TEXT_VECTORISATION]
+            if default
+            else [],
+            # The OpenAI weights are downloaded by open_clip on first use; offline, pass a local checkpoint.
+            init_kwargs={"model_path": architecture, "pretrained": "openai"},
+            details={
+                "num_parameters": parameters,
+                "max_text_length": 77,
+                "vector_size": vector_size,
+                "image_size": image_size,
+                "architecture": architecture,
+                "languages": ["eng"],
+                "credits": CREDITS,
+            },
+        )
 
-    To come: OpenCLIP models (``open_clip_torch``, e.g. ViT-B-32 with its pretrained weights)
-    for ``image-text-vectorisation``, for ``image-vectorisation`` with the image tower alone,
-    and for zero-shot ``image-classification`` against label texts.
-    """
+
+@hookimpl
+def register_model_classes(register: RegisterClass) -> None:
+    register("CLIP", FACTORY)

@@ -1,0 +1,378 @@
+"""CLIP: an OpenCLIP model for zero-shot image classification and image, text and image-text vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from safetensors.torch import load_model, save_file
+
+from bp_clip.head import LabelHead
+from bp_clip.loading import load_open_clip
+from bp_clip.zero_shot import DEFAULT_LABEL_TEMPLATE, LabelCache, label_embeddings
+from bpcore.devices import resolve_device
+from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
+from bpcore.models.base import BaseModel
+from bpcore.tasknames import (
+    IMAGE_CLASSIFICATION,
+    IMAGE_TEXT_VECTORISATION,
+    IMAGE_VECTORISATION,
+    TEXT_VECTORISATION,
+)
+from bpcore.tasks.base import adamw
+
+TASKS = [IMAGE_CLASSIFICATION, IMAGE_VECTORISATION, TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION]
+#: Images or texts per forward pass at inference.
+INFERENCE_BATCH_SIZE = 32
+#: Files of a saved model (written by :meth:`CLIP.save_files`). The folder is also an open_clip
+#: ``local-dir:`` folder: ``open_clip.create_model_and_transforms("local-dir:<folder>")`` loads it.
+CONFIG_FILE = "open_clip_config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+HEAD_FILE = "head.safetensors"
+#: Learning rates of the default optimizer for image classification: a fresh head learns fast,
+#: the pretrained towers slowly (as for the vectorisation tasks).
+HEAD_LEARNING_RATE = 1e-3
+TOWER_LEARNING_RATE = 1e-5
+
+
+class CLIP(BaseModel):
+    """An OpenCLIP model: zero-shot image classification, image / text / image-text vectorisation.
+
+    ``model_path`` is an open_clip architecture name (``"ViT-B-32"``, ``"RN50"``…; the spec's
+    ``"ViT-B/32"`` works too) or an open_clip model-config JSON file. ``pretrained`` is an
+    open_clip tag such as ``"openai"`` (downloaded: online only), a local checkpoint file
+    (safetensors, or a torch file read with ``weights_only=True``), or ``None`` for random
+    weights. Labels are put in ``label_template`` before their text is encoded.
+
+    Vectors are normalised; an image-text vector is the normalised sum of the image's and the
+    text's. Zero-shot label embeddings are computed once per distinct label list and reused.
+    Finetuning an image classifier adds a head on the image embeddings that starts as the
+    zero-shot classifier of its labels; afterwards ``labels=None`` answers over the learned
+    labels, and passing labels still classifies zero-shot.
+
+    Example::
+
+        import bpcore
+        from bpcore.models import CLIP
+
+        model = CLIP("ViT-B-32", pretrained="/models/vit-b-32-openai.safetensors")
+        ic = bpcore.ImageClassification(model)
+        ic("dog.png", ["cat", "dog"])                 # {"dog": 0.98, "cat": 0.02}
+        ic.finetune({"images": [...], "labels": ["beagle", "malamute", ...]})
+        ic("dog.png")                                 # over the learned labels
+        bpcore.ImageVectorisation(model)("dog.png")   # 512 floats
+    """
+
+    optimal_batch_size = 32
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] = "ViT-B-32",
+        pretrained: str | os.PathLike[str] | None = "openai",
+        label_template: str = DEFAULT_LABEL_TEMPLATE,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+    ) -> None:
+        if "{}" not in label_template:
+            raise InputError("must hold '{}' where the label goes", field="label_template")
+        target = resolve_device(device)
+        super().__init__(
+            None,
+            name=name,
+            description=description or "OpenCLIP model by OpenAI / LAION",
+            tasks=tasks or TASKS,
+            details=details,
+            device=target,
+        )
+        loaded = load_open_clip(model_path, pretrained, label=name or str(model_path), device=target)
+        self.model = loaded.model
+        self.preprocess = loaded.preprocess
+        self.tokenizer = loaded.tokenizer
+        self.model_config = loaded.model_config
+        self.preprocess_config = loaded.preprocess_config
+        self.context_length = int(self.model_config["text_cfg"].get("context_length", 77))
+        self.label_template = label_template
+        # Set on the instance: nn.Module only registers a submodule no class attribute shadows.
+        self.head: LabelHead | None = None
+        self.labels: list[str] = []
+        self.multi_label = False
+        self._label_cache = LabelCache()
+        self._training_head = False
+        self.eval()  # ready for inference; finetuning switches to training mode itself
+
+    @staticmethod
+    def list_models() -> list[dict[str, Any]]:
+        """The registered models that bp-clip builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
+        from bpcore.registry import get_registry
+
+        return [
+            spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_clip.")
+        ]
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.model_config["embed_dim"])
+
+    # -- inference ------------------------------------------------------------------------
+    def __call__(
+        self, task_input: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION, return_tensor: bool = False
+    ) -> Any:
+        """Answer ``task_input`` (batched: a list per field) for ``task``; one answer per item."""
+        _check_task(task)
+        with torch.inference_mode():
+            if task == IMAGE_CLASSIFICATION:
+                return self.classify(
+                    task_input["image"], task_input.get("labels"), int(task_input.get("top_k") or 0)
+                )
+            if task == IMAGE_VECTORISATION:
+                vectors = self.encode_images(task_input["image"])
+            elif task == TEXT_VECTORISATION:
+                vectors = self.encode_texts(task_input["text"])
+            else:
+                vectors = combine(
+                    self.encode_images(task_input["image"]), self.encode_texts(task_input["text"])
+                )
+        return vectors if return_tensor else vectors.cpu().tolist()
+
+    def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The ``[len(images), vector_size]`` normalised vectors of decoded RGB images."""
+        outputs = []
+        for start in range(0, len(images), INFERENCE_BATCH_SIZE):
+            chunk = images[start : start + INFERENCE_BATCH_SIZE]
+            pixels = torch.stack(
+                [self.pixels(image, f"input.image[{start + i}]") for i, image in enumerate(chunk)]
+            )
+            outputs.append(self.model.encode_image(pixels.to(self.device), normalize=True))
+        return torch.cat(outputs) if outputs else torch.empty(0, self.vector_size, device=self.device)
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """The ``[len(texts), vector_size]`` normalised vectors of texts (CLIP's text tower)."""
+        outputs = []
+        for start in range(0, len(texts), INFERENCE_BATCH_SIZE):
+            tokens = self.tokenize(texts[start : start + INFERENCE_BATCH_SIZE])
+            outputs.append(self.model.encode_text(tokens.to(self.device), normalize=True))
+        return torch.cat(outputs) if outputs else torch.empty(0, self.vector_size, device=self.device)
+
+    def classify(
+        self, images: Sequence[Image.Image], labels: Sequence[Sequence[str]] | None, top_k: int = 0
+    ) -> list[dict[str, float]]:
+        """``{label: probability}`` per image: zero-shot over ``labels`` (one list per image), else the head."""
+        features = self.encode_images(images)
+        if labels is None:
+            if self.head is None:
+                raise InputError(
+                    "no labels given, and this model was not finetuned on any: pass the labels to choose from",
+                    field="input.labels",
+                )
+            logits = self.head(features)
+            probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+            return [_ranked(self.labels, row, top_k) for row in probabilities.cpu().tolist()]
+        answers: list[dict[str, float]] = [{} for _ in images]
+        # The images sharing a label list are scored against its embeddings in one product.
+        by_labels: dict[tuple[str, ...], list[int]] = {}
+        for index, item_labels in enumerate(labels):
+            by_labels.setdefault(tuple(item_labels), []).append(index)
+        scale = self.model.logit_scale.exp().clamp(max=100.0)
+        for item_labels, indices in by_labels.items():
+            classifier = self.zero_shot_classifier(item_labels)
+            probabilities = (scale * features[indices] @ classifier).softmax(dim=-1)
+            for index, row in zip(indices, probabilities.cpu().tolist()):
+                answers[index] = _ranked(item_labels, row, top_k)
+        return answers
+
+    def zero_shot_classifier(self, labels: Sequence[str]) -> torch.Tensor:
+        """The ``[vector_size, len(labels)]`` label embeddings, computed once per label list."""
+        key = (str(self.device), self.label_template, *labels)
+        return self._label_cache.get(
+            key, lambda: label_embeddings(self.model, self.tokenize, labels, self.label_template, self.device)
+        )
+
+    def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
+        """Token ids ``[len(texts), context_length]``, each text cut to ``max_length`` tokens (with its ends)."""
+        length = min(max_length or self.context_length, self.context_length)
+        tokens = self.tokenizer(list(texts), context_length=length)
+        if tokens.shape[1] < self.context_length:
+            # The text tower adds a positional embedding per context slot; a causal mask keeps the
+            # padding after the end token out of the text's vector.
+            tokens = F.pad(tokens, (0, self.context_length - tokens.shape[1]))
+        return tokens
+
+    def pixels(self, image: Any, field: str = "image") -> torch.Tensor:
+        """open_clip's inference preprocessing of one decoded image: a ``[3, H, W]`` tensor."""
+        if not isinstance(image, Image.Image):
+            raise InputTypeError(
+                f"expected a decoded PIL image (bpcore decodes paths and base64 first), got {type(image).__name__}",
+                field=field,
+            )
+        return self.preprocess(image)
+
+    # -- finetuning -----------------------------------------------------------------------
+    def can_finetune(self, task: str) -> bool:
+        return task in TASKS
+
+    def pre_finetuning(
+        self,
+        labels: Mapping[int, str] | None = None,
+        num_classes: int | None = None,
+        multi_label: bool = False,
+    ) -> None:
+        """Before finetuning: for image classification, a head initialised from the labels' prompts."""
+        self._label_cache.clear()
+        self._training_head = labels is not None
+        if labels is None:
+            return
+        ordered = [labels[index] for index in range(len(labels))]
+        with torch.no_grad():
+            embeddings = label_embeddings(
+                self.model, self.tokenize, ordered, self.label_template, self.device
+            )
+        head = LabelHead(len(ordered), self.vector_size).to(self.device)
+        head.init_from_text(embeddings, self.model.logit_scale.detach())
+        self.head, self.labels, self.multi_label = head, ordered, bool(multi_label)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """AdamW: lr 1e-5 for the towers; for image classification, lr 1e-3 for the new head."""
+        if self._training_head and self.head is not None:
+            return torch.optim.AdamW(
+                [
+                    {"params": list(self.head.parameters()), "lr": HEAD_LEARNING_RATE},
+                    {"params": list(self.model.parameters()), "lr": TOWER_LEARNING_RATE},
+                ]
+            )
+        return adamw(self.model.parameters(), lr=TOWER_LEARNING_RATE)
+
+    def process_batch(self, params: Mapping[str, Any], task: str = IMAGE_VECTORISATION) -> dict[str, Any]:
+        """One example: an image → its pixels; a text (and its ``max_length``) is tokenised per batch."""
+        _check_task(task)
+        item: dict[str, Any] = {}
+        if task != TEXT_VECTORISATION:
+            item["pixels"] = self.pixels(params["image"], "params.image")
+        if task in (TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION):
+            max_length = params.get("max_length")
+            if max_length is not None and max_length > self.context_length:
+                raise InputError(
+                    f"{max_length} is more than this model's limit of {self.context_length} tokens",
+                    field="max_length",
+                )
+            item["text"] = params["text"]
+            item["max_length"] = max_length or self.context_length
+        return item
+
+    def collate_batch(
+        self, items: Sequence[Mapping[str, Any]], task: str = IMAGE_VECTORISATION
+    ) -> dict[str, Any]:
+        """Stack the pixels and tokenise the texts of a batch of :meth:`process_batch` items."""
+        batch: dict[str, torch.Tensor] = {}
+        if "pixels" in items[0]:
+            batch["pixels"] = torch.stack([item["pixels"] for item in items])
+        if "text" in items[0]:
+            batch["tokens"] = self.tokenize(
+                [item["text"] for item in items], max_length=min(item["max_length"] for item in items)
+            )
+        return batch
+
+    def training_step(
+        self, batch: Mapping[str, torch.Tensor], task: str = IMAGE_VECTORISATION
+    ) -> torch.Tensor:
+        """Vectors ``[batch, dim]`` for the vectorisation tasks; head logits for image classification."""
+        _check_task(task)
+        self._label_cache.clear()  # the weights are changing
+        if task == TEXT_VECTORISATION:
+            return self.model.encode_text(batch["tokens"].to(self.device), normalize=True)
+        images = self.model.encode_image(batch["pixels"].to(self.device), normalize=True)
+        if task == IMAGE_VECTORISATION:
+            return images
+        if task == IMAGE_TEXT_VECTORISATION:
+            return combine(images, self.model.encode_text(batch["tokens"].to(self.device), normalize=True))
+        if self.head is None:
+            raise TaskNotSupportedError(
+                "image classification finetuning needs pre_finetuning(labels=...) first"
+            )
+        return self.head(images)
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
+    ) -> Any:
+        self._label_cache.clear()
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    # -- saving ---------------------------------------------------------------------------
+    def extra_config(self) -> dict[str, Any]:
+        """The learned labels (and whether they are multi-label), when a head was finetuned."""
+        return {"labels": list(self.labels), "multi_label": self.multi_label} if self.head is not None else {}
+
+    def apply_extra_config(self, config: Mapping[str, Any]) -> None:
+        """Rebuild an (untrained) head for the saved labels, ready for the saved head weights."""
+        labels = config.get("labels") or []
+        if labels:
+            self.head = LabelHead(len(labels), self.vector_size).to(self.device)
+            self.labels = [str(label) for label in labels]
+            self.multi_label = bool(config.get("multi_label", False))
+
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """Write the open_clip config JSON, the weights (safetensors) and the head, if any."""
+        directory = Path(directory)
+        config = {"model_cfg": self.model_config, "preprocess_cfg": self.preprocess_config}
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_file(_contiguous(self.model.state_dict()), str(directory / WEIGHTS_FILE))
+        if self.head is not None:
+            save_file(_contiguous(self.head.state_dict()), str(directory / HEAD_FILE))
+        return {
+            "config": CONFIG_FILE,
+            "weights": WEIGHTS_FILE,
+            "head": HEAD_FILE if self.head is not None else None,
+            "label_template": self.label_template,
+            "extra": self.extra_config(),
+        }
+
+    @classmethod
+    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> CLIP:
+        """Load a model written by :meth:`save_files`: offline, and without running anything from the folder."""
+        directory = Path(directory)
+        model = cls(
+            model_path=str(_inside(directory, config["config"])),
+            pretrained=str(_inside(directory, config["weights"])),
+            label_template=str(config.get("label_template") or DEFAULT_LABEL_TEMPLATE),
+            device=device,
+        )
+        model.apply_extra_config(config.get("extra") or {})
+        if model.head is not None:
+            if not config.get("head"):
+                raise ModelLoadError(f"{directory} lists learned labels but holds no head weights")
+            load_model(model.head, str(_inside(directory, config["head"])), device=str(model.device))
+        return model
+
+
+def combine(images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
+    """One normalised vector per image-text pair: the normalised sum of both normalised vectors."""
+    return F.normalize(images + texts, dim=-1)
+
+
+def _ranked(labels: Sequence[str], probabilities: Sequence[float], top_k: int) -> dict[str, float]:
+    pairs = sorted(zip(labels, probabilities), key=lambda pair: pair[1], reverse=True)
+    return dict(pairs[:top_k] if top_k else pairs)
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise TaskNotSupportedError(f"CLIP supports {TASKS}, not {task!r}")
+
+
+def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.detach().contiguous() for key, value in state.items()}
+
+
+def _inside(directory: Path, name: Any) -> Path:
+    # File names come from the saved config, which is untrusted: no paths out of the folder.
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise ModelLoadError(f"{directory}: the saved config names a bad file {name!r}")
+    return directory / name
