@@ -1,0 +1,136 @@
+"""HFNLIModel: zero-shot text classification with any natural-language-inference model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from bp_hf.base import HFModel
+from bpcore.errors import InputError, ModelLoadError
+from bpcore.tasknames import TEXT_CLASSIFICATION
+
+#: The hypothesis each label becomes, as in transformers' zero-shot-classification pipeline.
+HYPOTHESIS_TEMPLATE = "This example is {}."
+
+
+def nli_label_index(label2id: Mapping[str, int], prefix: str) -> int | None:
+    """The class index whose name starts with ``prefix`` (``"entail"``, ``"contra"``), case-insensitively."""
+    for label, index in label2id.items():
+        if label.lower().startswith(prefix):
+            return int(index)
+    return None
+
+
+def ranked(probabilities: Mapping[str, float], top_k: int) -> dict[str, float]:
+    """Labels by probability, highest first, the first ``top_k`` (0: all)."""
+    order = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
+    return dict(order[:top_k] if top_k else order)
+
+
+class HFNLIModel(HFModel):
+    """Zero-shot ``text-classification`` from a sequence classifier trained on NLI (MNLI, XNLI).
+
+    Each text is the premise and each label becomes the hypothesis ``"This example is
+    {label}."``; the entailment and contradiction classes are found by name in the model's
+    ``label2id``, whatever their order. Single-label (the default): the softmax of the
+    entailment logits across the labels of a text, which sums to 1. ``multi_label=True``: for
+    each label on its own, the softmax of entailment against contradiction. Every text×label
+    pair of a call runs in length-sorted batches of :attr:`inference_batch_size`.
+
+    Example::
+
+        import bpcore
+        from bp_hf import HFNLIModel
+
+        tc = bpcore.TextClassification(HFNLIModel("/models/deberta-base-mnli"))
+        tc("I am mad because my product broke.", ["product issue", "nature"])
+        # {"product issue": 0.98, "nature": 0.02}
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        tokenizer_path: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        model_class: Any = AutoModelForSequenceClassification,
+        tokenizer_class: Any = AutoTokenizer,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__(
+            model_path,
+            tokenizer_path=tokenizer_path,
+            name=name,
+            description=description,
+            tasks=tasks or [TEXT_CLASSIFICATION],
+            details=details,
+            model_class=model_class,
+            tokenizer_class=tokenizer_class,
+            device=device,
+        )
+        label2id = dict(self.model.config.label2id or {})
+        entailment = nli_label_index(label2id, "entail")
+        contradiction = nli_label_index(label2id, "contra")
+        if entailment is None or contradiction is None:
+            raise ModelLoadError(
+                f"cannot use {name or model_path!r} for zero-shot classification: its label2id {label2id} "
+                "names no entailment and contradiction classes (is it an NLI model?)"
+            )
+        self.entailment_index = entailment
+        self.contradiction_index = contradiction
+        self.hypothesis_template = HYPOTHESIS_TEMPLATE
+
+    def __call__(
+        self, task_input: Mapping[str, Any], task: str = TEXT_CLASSIFICATION
+    ) -> list[dict[str, float]]:
+        """``{label: probability}`` per text, highest first, ``top_k`` of them (0: all)."""
+        self.check_task(task)
+        texts, labels = task_input["text"], task_input.get("labels")
+        if labels is None:
+            raise InputError(
+                "a zero-shot model needs labels to choose from (finetuned labels need HFSeqTCModel)",
+                field="input.labels",
+            )
+        multi_label = bool(task_input.get("multi_label", False))
+        probabilities = self.classify(texts, labels, multi_label=multi_label)
+        top_k = int(task_input.get("top_k") or 0)
+        return [ranked(item, top_k) for item in probabilities]
+
+    def nli_logits(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> list[torch.Tensor]:
+        """``[labels, nli classes]`` logits per text: every text×label pair in length-sorted batches."""
+        premises, hypotheses = [], []
+        for text, text_labels in zip(texts, labels):
+            for label in text_labels:
+                premises.append(text)
+                hypotheses.append(self.hypothesis_template.format(label))
+        pairs = self.encode(premises, pairs=hypotheses)
+        logits = torch.empty((len(pairs), self.model.config.num_labels))
+        with torch.inference_mode():
+            for indices, batch in self.sorted_batches(pairs):
+                logits[indices] = self.model(**batch).logits.float().cpu()
+        per_text = []
+        start = 0
+        for text_labels in labels:
+            per_text.append(logits[start : start + len(text_labels)])
+            start += len(text_labels)
+        return per_text
+
+    def classify(
+        self, texts: Sequence[str], labels: Sequence[Sequence[str]], multi_label: bool = False
+    ) -> list[dict[str, float]]:
+        """``{label: probability}`` per text (unsorted), single- or multi-label."""
+        results = []
+        for text_labels, logits in zip(labels, self.nli_logits(texts, labels)):
+            if multi_label:
+                pair = logits[:, [self.contradiction_index, self.entailment_index]]
+                probabilities = pair.softmax(dim=-1)[:, 1]
+            else:
+                probabilities = logits[:, self.entailment_index].softmax(dim=0)
+            results.append(dict(zip(text_labels, probabilities.tolist())))
+        return results

@@ -1,0 +1,174 @@
+"""HFSeqTCModel: any transformers encoder finetuned as a classifier of the user's own labels."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from bp_hf.base import HFModel, check_positive_length, collate_texts
+from bp_hf.nli import ranked
+from bpcore.errors import InputError
+from bpcore.tasknames import TEXT_CLASSIFICATION
+
+#: The names transformers gives classes nobody named: such a head has learned no labels.
+PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
+SINGLE_LABEL = "single_label_classification"
+MULTI_LABEL = "multi_label_classification"
+
+
+class HFSeqTCModel(HFModel):
+    """A sequence classifier (BERT, XLNet, DeBERTa, ...) finetuned on the user's labels.
+
+    ``pre_finetuning`` builds a fresh classification head for the labels the task passes (the
+    encoder's weights are kept); the labels go into the transformers config (``id2label``,
+    ``label2id``, ``problem_type``), so they survive :func:`bpcore.save` / :func:`bpcore.load`.
+    Single-label finetuning trains with the model's own cross-entropy; ``multi_label`` returns
+    logits for the task's sigmoid loss. Afterwards ``tc(text)`` gives ``{label: probability}``
+    over the learned labels: a softmax (summing to 1), or for a multi-label model an independent
+    sigmoid per label. Passing ``labels`` keeps a subset of the learned labels.
+
+    Example::
+
+        import bpcore
+        from bp_hf import HFSeqTCModel
+
+        tc = bpcore.TextClassification(HFSeqTCModel("/models/bert-base-uncased"))
+        tc.finetune({"texts": ["The vote passed", "The team won"], "labels": ["politics", "sports"]})
+        tc("Parliament debated the bill")           # {"politics": 0.9, "sports": 0.1}
+    """
+
+    optimal_batch_size = 16
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        tokenizer_path: str | os.PathLike[str] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        model_class: Any = AutoModelForSequenceClassification,
+        tokenizer_class: Any = AutoTokenizer,
+        device: str | torch.device | None = None,
+    ) -> None:
+        super().__init__(
+            model_path,
+            tokenizer_path=tokenizer_path,
+            name=name,
+            description=description,
+            tasks=tasks or [TEXT_CLASSIFICATION],
+            details=details,
+            model_class=model_class,
+            tokenizer_class=tokenizer_class,
+            device=device,
+        )
+
+    @property
+    def labels(self) -> list[str]:
+        """The labels the head was finetuned on, in head order (empty before finetuning)."""
+        id2label = self.model.config.id2label or {}
+        names = [id2label[index] for index in sorted(id2label, key=int)]
+        return [] if all(PLACEHOLDER_LABEL.fullmatch(str(name)) for name in names) else names
+
+    @property
+    def is_multi_label(self) -> bool:
+        return self.model.config.problem_type == MULTI_LABEL
+
+    # -- inference ------------------------------------------------------------------------
+    def __call__(
+        self, task_input: Mapping[str, Any], task: str = TEXT_CLASSIFICATION
+    ) -> list[dict[str, float]]:
+        """``{label: probability}`` per text over the learned labels (or the subset ``labels`` names)."""
+        self.check_task(task)
+        learned = self.labels
+        if not learned:
+            raise InputError(
+                f"{self.name or self.model_path!r} has not been finetuned on labels yet: finetune it first "
+                "(zero-shot labels need an NLI model such as HFNLIModel)",
+                field="input.labels",
+            )
+        texts = task_input["text"]
+        wanted = task_input.get("labels") or [learned] * len(texts)
+        for index, text_labels in enumerate(wanted):
+            unknown = [label for label in text_labels if label not in learned]
+            if unknown:
+                raise InputError(
+                    f"{unknown} are not among the labels this model learned: {learned}",
+                    field=f"input.labels[{index}]",
+                )
+        multi_label = self.is_multi_label or bool(task_input.get("multi_label", False))
+        logits = self.logits(texts)
+        top_k = int(task_input.get("top_k") or 0)
+        results = []
+        for row, text_labels in zip(logits, wanted):
+            kept = row[[learned.index(label) for label in text_labels]]
+            probabilities = kept.sigmoid() if multi_label else kept.softmax(dim=0)
+            results.append(ranked(dict(zip(text_labels, probabilities.tolist())), top_k))
+        return results
+
+    def logits(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
+        """``[texts, labels]`` logits, computed in length-sorted batches."""
+        encoded = self.encode(texts, max_length)
+        logits = torch.empty((len(encoded), self.model.config.num_labels))
+        with torch.inference_mode():
+            for indices, batch in self.sorted_batches(encoded):
+                logits[indices] = self.model(**batch).logits.float().cpu()
+        return logits
+
+    # -- finetuning -----------------------------------------------------------------------
+    def pre_finetuning(self, labels: Mapping[int, str], multi_label: bool = False, **_: Any) -> None:
+        """Build a classification head for ``labels`` (``{index: label}``) unless it is already the one."""
+        id2label = {int(index): str(label) for index, label in labels.items()}
+        problem_type = MULTI_LABEL if multi_label else SINGLE_LABEL
+        config = self.model.config
+        if self.labels == [id2label[i] for i in sorted(id2label)] and config.problem_type == problem_type:
+            return  # finetuning again on the same labels: keep the trained head
+        new_config = copy.deepcopy(config)
+        new_config.id2label = id2label
+        new_config.label2id = {label: index for index, label in id2label.items()}
+        new_config.num_labels = len(id2label)
+        new_config.problem_type = problem_type
+        fresh = AutoModelForSequenceClassification.from_config(new_config)
+        # Only the encoder carries over; the head (whatever its name in this architecture) starts fresh.
+        prefix = f"{fresh.base_model_prefix}."
+        encoder = {key: value for key, value in self.model.state_dict().items() if key.startswith(prefix)}
+        fresh.load_state_dict(encoder, strict=False)
+        self.model = fresh.to(device=self.device, dtype=next(self.model.parameters()).dtype)
+        self.model.train(self.training)
+
+    def process_batch(self, params: Mapping[str, Any], task: str = TEXT_CLASSIFICATION) -> dict[str, Any]:
+        """One text (and for single-label, its label's index); tokenising waits for the batch."""
+        self.check_task(task)
+        check_positive_length(params.get("max_length"), "params.max_length")
+        index = dict(params["class_to_idx"])
+        learned = self.labels
+        if sorted(index, key=index.__getitem__) != learned:
+            raise InputError(
+                f"the labels {sorted(index)} differ from the head's {learned}: call pre_finetuning(labels=...) first",
+                field="params.labels",
+            )
+        item: dict[str, Any] = {"text": params["inputs"], "max_length": params.get("max_length")}
+        if "labels" in params:
+            item["label"] = index[params["labels"]]
+        return item
+
+    def collate_batch(
+        self, items: Sequence[Mapping[str, Any]], task: str = TEXT_CLASSIFICATION
+    ) -> dict[str, Any]:
+        """Tokenise a batch together, padded to its longest text; single-label batches carry ``labels``."""
+        texts, max_length = collate_texts(items, "text", "max_length")
+        features = self.tokenize(texts, max_length)
+        if "label" in items[0]:
+            features["labels"] = torch.tensor([item["label"] for item in items], device=self.device)
+        return features
+
+    def training_step(self, batch: Mapping[str, Any], task: str = TEXT_CLASSIFICATION) -> torch.Tensor:
+        """Single-label: the model's own loss; multi-label: the ``[batch, labels]`` logits."""
+        outputs = self.model(**batch)
+        return outputs.loss if "labels" in batch else outputs.logits
