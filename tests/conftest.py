@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from core_helpers import TEST_PLUGIN_NAME, TinyPlugin
+from core_helpers import TEST_PLUGIN_NAME, TinyClassesPlugin, TinyPlugin
 from PIL import Image
 
 import bpcore
@@ -24,6 +24,7 @@ def isolated_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No installed plugin: each test sees only the plugins it registers itself."""
     monkeypatch.setenv("BPCORE_LOAD_PLUGINS", "")
     plugins.reset()
+    bpcore.register_plugin(TinyClassesPlugin(), name="tiny-classes")
     try:
         yield
     finally:

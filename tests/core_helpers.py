@@ -67,6 +67,18 @@ class TinyPlugin:
         register("TinyImageModel", "tiny_models:TinyImageModel")
 
 
+class TinyClassesPlugin:
+    """Exports every tiny model class, as a family plugin exports its classes, so saved tiny models load.
+
+    Registered for every core test: ``bpcore.load`` only rebuilds classes that plugins register.
+    """
+
+    @bpcore.hookimpl
+    def register_model_classes(self, register):
+        for name in ("TinyTextModel", "TinyImageModel", "TinyTextToTextModel"):
+            register(name, f"tiny_models:{name}")
+
+
 def state_of(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 

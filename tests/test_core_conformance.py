@@ -9,6 +9,7 @@ import pytest
 import torch
 from tiny_models import TinyImageModel, TinyTextModel, TinyTextToTextModel
 
+import bpcore
 from bpcore.testing import Candidate, ConformanceError, check_model, model_checks, parametrize_with_checks
 
 TEXT_TASKS = ["text-vectorisation", "text-classification"]
@@ -96,6 +97,31 @@ class ForgetsOnSave(TinyTextModel):
 class LearnsNothing(TinyTextModel):
     def training_step(self, batch, task):
         return super().training_step(batch, task).detach().requires_grad_()
+
+
+class ExportsBrokenModels:
+    """The broken models' classes are exported, as a plugin would, so that save/load can rebuild them."""
+
+    @bpcore.hookimpl
+    def register_model_classes(self, register):
+        for cls in (ForgetsOnSave, LearnsNothing):
+            register(cls.__name__, f"{__name__}:{cls.__name__}")
+
+
+@pytest.fixture(autouse=True)
+def broken_model_classes():
+    name = bpcore.register_plugin(ExportsBrokenModels(), "broken-model-classes")
+    yield
+    bpcore.unregister_plugin(name)
+
+
+class Unexported(TinyTextModel):
+    """Nothing registers this class: a saved model of it cannot be loaded safely."""
+
+
+def test_a_model_class_no_plugin_exports_fails_save_load():
+    with pytest.raises(ConformanceError, match=r"\[save-load\].*no installed plugin registers"):
+        run_rule(vectoriser(Unexported), "save-load")
 
 
 def vectoriser(cls: type) -> Candidate:

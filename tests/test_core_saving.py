@@ -217,16 +217,28 @@ def test_loading_a_missing_model():
         "{not json",
         "[1, 2, 3]",
         '{"name": "x"}',
-        '{"class": "tiny_models:NoSuchClass", "model": {}}',
-        '{"class": "json:dumps", "model": {}}',
     ],
-    ids=["invalid-json", "not-an-object", "no-class", "missing-class", "not-a-model-class"],
+    ids=["invalid-json", "not-an-object", "no-class"],
 )
 def test_malformed_config_is_a_load_error(tiny_text, tmp_path, config):
     folder = Path(bpcore.save(tiny_text, path=tmp_path / "broken"))
     (folder / "config.json").write_text(config)
     with pytest.raises(bpcore.ModelLoadError):
         bpcore.load(folder)
+
+
+@pytest.mark.parametrize("class_path", ["tiny_models:NoSuchClass", "json:dumps"])
+def test_a_class_no_plugin_registers_is_refused_and_with_trust_code_still_checked(
+    tiny_text, tmp_path, class_path
+):
+    folder = Path(bpcore.save(tiny_text, path=tmp_path / "unregistered"))
+    config = json.loads((folder / "config.json").read_text())
+    config["class"] = class_path
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(bpcore.UnsafeLoadError, match="no installed plugin registers"):
+        bpcore.load(folder)
+    with pytest.raises(bpcore.ModelLoadError):
+        bpcore.load(folder, trust_code=True)
 
 
 def test_config_without_rebuild_information_is_a_load_error(tiny_text, tmp_path):

@@ -1,26 +1,43 @@
 """Saving and loading models: a folder with ``config.json``, safetensors weights and ``requirements.txt``.
 
-Loading never unpickles unless asked to (``trust_pickle=True``), because unpickling runs code.
+A saved folder is untrusted input (see SECURITY.md). Loading runs no code from it: the model
+class it names must be one an installed plugin registers (``trust_code=True`` opts out), it
+never unpickles unless asked to (``trust_pickle=True``), every entry of the folder must be a
+plain file or folder inside it (no symlinks, FIFOs or devices), and ``config.json`` is bounded
+in size and depth and checked field by field.
+
+Saving never loses data: it refuses to replace anything that is not a bpcore model folder,
+swaps the new folder in atomically (at every instant the name loads the old or the new model),
+serialises concurrent saves of one name, and cleans up what killed saves left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import re
 import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from bpcore.errors import BpcoreError, InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
-from bpcore.naming import check_model_name
+from bpcore.naming import NAME_PATTERN, check_model_name
+from bpcore.tasknames import TASKS
 
 CONFIG_FILE = "config.json"
 PICKLE_FILE = "model.bin"
 REQUIREMENTS_FILE = "requirements.txt"
 FORMAT_VERSION = 1
+#: ``config.json`` larger or deeper than this is refused before parsing it all.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_DEPTH = 32
 
 
 def home() -> Path:
@@ -29,15 +46,69 @@ def home() -> Path:
 
 
 def find_saved_model(name_or_path: str | os.PathLike[str]) -> Path | None:
-    """The folder of a saved model given its path or its name under :func:`home`, if there is one."""
+    """The folder of a saved model given its name under :func:`home` or its path, if there is one.
+
+    A bare name means the model saved under that name; a folder of the same name in the
+    current directory loads only when nothing is saved under the name (and then with a
+    warning), or when named as a path (``./name``).
+    """
     path = Path(name_or_path).expanduser()
+    is_name = isinstance(name_or_path, str) and bool(NAME_PATTERN.match(name_or_path))
+    named = home() / name_or_path if is_name else None
+    if named is not None and (named / CONFIG_FILE).is_file():
+        if (path / CONFIG_FILE).is_file() and path.resolve() != named.resolve():
+            warnings.warn(
+                f"{name_or_path!r} loads the model saved under {home()}, not the folder ./{name_or_path} "
+                f"in the current directory; load that one as './{name_or_path}'",
+                UserWarning,
+                stacklevel=3,
+            )
+        return named
     if (path / CONFIG_FILE).is_file():
+        if is_name:
+            warnings.warn(
+                f"no model is saved as {name_or_path!r}; loading the folder ./{name_or_path} "
+                "in the current directory",
+                UserWarning,
+                stacklevel=3,
+            )
         return path
-    if isinstance(name_or_path, str) and re.fullmatch(r"[a-z0-9_-]{3,100}", name_or_path):
-        named = home() / name_or_path
-        if (named / CONFIG_FILE).is_file():
-            return named
     return None
+
+
+def check_folder(folder: Path) -> None:
+    """Every entry of a saved folder is a plain file or folder inside it: no symlinks, FIFOs or devices.
+
+    A FIFO would hang a reader forever, and a symlink could make a load read any file.
+    """
+    for root, directories, files in os.walk(folder):
+        for entry in (*directories, *files):
+            path = Path(root) / entry
+            mode = path.lstat().st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+                raise ModelLoadError(
+                    f"{folder} is not a safe model folder: {path.relative_to(folder)} is {kind}"
+                )
+
+
+def folder_file(directory: str | os.PathLike[str], name: Any, kind: str = "file") -> Path:
+    """``directory / name`` for a ``name`` read from a saved config, checked to stay inside ``directory``.
+
+    ``kind`` is ``"file"`` or ``"folder"``. Models use this in ``from_saved`` for every file
+    name their config holds.
+    """
+    base = Path(directory).resolve()
+    if not isinstance(name, str) or not name or os.path.isabs(name):
+        raise ModelLoadError(f"the saved config names {name!r}, which is not a file name inside {directory}")
+    target = (base / name).resolve()
+    if base != target and base not in target.parents:
+        raise ModelLoadError(f"the saved config names {name!r}, which points outside {directory}")
+    mode = target.lstat().st_mode if target.exists() else None
+    wanted = stat.S_ISDIR if kind == "folder" else stat.S_ISREG
+    if mode is None or not wanted(mode):
+        raise ModelLoadError(f"{directory} has no {kind} {name!r}")
+    return target
 
 
 def _class_path(model: Any) -> str:
@@ -86,11 +157,114 @@ def requirements_for(model: Any) -> list[str]:
     return [f"{name}=={version}" for name, version in sorted(pins.items())]
 
 
+def _is_model_folder(path: Path) -> bool:
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text()[:MAX_CONFIG_BYTES])
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and "format_version" in config and "class" in config
+
+
+def _check_target(target: Path, overwrite: bool) -> None:
+    resolved = target.resolve()
+    here = Path.cwd().resolve()
+    if resolved == here or resolved in here.parents:
+        raise InputError(f"{target} is the current folder or holds it; save into a new folder", field="path")
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise InputError(f"{target} exists and is not a folder; refusing to replace it", field="path")
+    if not _is_model_folder(target):
+        raise InputError(
+            f"{target} exists and is not a bpcore model folder; refusing to replace its files", field="path"
+        )
+    if not overwrite:
+        raise InputError(f"{target} already exists; pass overwrite=True to replace it", field="path")
+
+
+def _tasks(tasks: Any) -> list[str]:
+    listed = [tasks] if isinstance(tasks, str) else list(tasks)
+    for index, task in enumerate(listed):
+        if task not in TASKS:
+            raise InputError(f"{task!r} is not a task; tasks are {', '.join(TASKS)}", field=f"tasks[{index}]")
+    return listed
+
+
+@contextlib.contextmanager
+def _locked(target: Path) -> Iterator[None]:
+    """One save at a time into ``target``'s parent folder (across processes), so concurrent saves end consistent.
+
+    The lock is on the folder itself, so nothing is left behind.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the swap is still all-or-nothing
+        yield
+        return
+    descriptor = os.open(target.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange)
+    return result == 0
+
+
+def _staging_prefix(target: Path) -> str:
+    return f".{target.name}.staging-"
+
+
+def _clean_stale_staging(target: Path) -> None:
+    """Remove what killed saves of this name left behind (their process is gone)."""
+    prefix = _staging_prefix(target)
+    for leftover in target.parent.glob(f"{prefix}*"):
+        pid = leftover.name[len(prefix) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Put ``staging`` at ``target``; the old folder (if any) ends up at ``staging`` and is removed."""
+    if not target.exists():
+        os.replace(staging, target)
+        return
+    if _exchange(staging, target):
+        shutil.rmtree(staging, ignore_errors=True)
+        return
+    # No atomic exchange here: two renames, with the old folder kept until the new one is in place.
+    retired = staging.with_name(staging.name + "-old")
+    os.replace(target, retired)
+    os.replace(staging, target)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def save(
     model: Any,
     name: str | None = None,
     description: str | None = None,
-    tasks: Sequence[str] | None = None,
+    tasks: Sequence[str] | str | None = None,
     details: Mapping[str, Any] | None = None,
     path: str | os.PathLike[str] | None = None,
     *,
@@ -101,8 +275,9 @@ def save(
 
     The folder holds ``config.json`` (name, description, tasks, details, and how to rebuild
     the model), the weights as safetensors and ``requirements.txt``. With ``pickle=True`` a
-    dill pickle ``model.bin`` is written as well. The save is atomic: a half-written save
-    never replaces a good one.
+    dill pickle ``model.bin`` is written as well. The save is atomic: at every instant the
+    folder holds the old model or the new one. Saving over anything that is not a bpcore
+    model folder is refused.
 
     Example::
 
@@ -117,10 +292,11 @@ def save(
     if name is not None:
         check_model_name(name)
     target = Path(path).expanduser() if path is not None else home() / name  # type: ignore[operator]
-    if target.exists() and not overwrite:
-        raise InputError(f"{target} already exists; pass overwrite=True to replace it", field="path")
-    tasks = list(tasks if tasks is not None else getattr(model, "tasks", []) or [])
+    _check_target(target, overwrite)
+    tasks = _tasks(tasks if tasks is not None else getattr(model, "tasks", []) or [])
     description = description if description is not None else getattr(model, "description", "") or ""
+    if not isinstance(description, str):
+        raise InputError(f"must be a string, got {type(description).__name__}", field="description")
     details = dict(details if details is not None else getattr(model, "details", {}) or {})
     try:
         json.dumps(details)
@@ -128,71 +304,142 @@ def save(
         raise InputError(f"must be JSON-serialisable ({error})", field="details") from None
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        config: dict[str, Any] = {
-            "format_version": FORMAT_VERSION,
-            "name": name,
-            "description": description,
-            "tasks": tasks,
-            "details": details,
-            "class": _class_path(model),
-        }
-        if isinstance(model, BaseModel):
-            model_config: dict[str, Any] | None = model.save_files(staging)
-            try:
-                json.dumps(model_config)
-            except (TypeError, ValueError) as error:
-                if not pickle:
-                    raise InputError(
-                        f"{type(model).__name__} was built with arguments that are not JSON ({error}); "
-                        "override save_files/from_saved, or save with pickle=True",
-                        field="model",
-                    ) from None
-                model_config = None
-            config["model"] = model_config
-        elif not pickle:
-            raise InputError("only bpcore BaseModel subclasses save without pickle=True", field="model")
-        if pickle:
-            import dill
+    with _locked(target):
+        _clean_stale_staging(target)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target)}{os.getpid()}-", dir=target.parent))
+        try:
+            config: dict[str, Any] = {
+                "format_version": FORMAT_VERSION,
+                "name": name,
+                "description": description,
+                "tasks": tasks,
+                "details": details,
+                "class": _class_path(model),
+            }
+            if isinstance(model, BaseModel):
+                model_config: dict[str, Any] | None = model.save_files(staging)
+                try:
+                    json.dumps(model_config)
+                except (TypeError, ValueError) as error:
+                    if not pickle:
+                        raise InputError(
+                            f"{type(model).__name__} was built with arguments that are not JSON ({error}); "
+                            "override save_files/from_saved, or save with pickle=True",
+                            field="model",
+                        ) from None
+                    model_config = None
+                config["model"] = model_config
+            elif not pickle:
+                raise InputError("only bpcore BaseModel subclasses save without pickle=True", field="model")
+            if pickle:
+                import dill
 
-            with open(staging / PICKLE_FILE, "wb") as file:
-                dill.dump(model, file)
-            config["pickle"] = PICKLE_FILE
-        (staging / REQUIREMENTS_FILE).write_text("\n".join(requirements_for(model)) + "\n")
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        if target.exists():
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, retired / "model")
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+                with open(staging / PICKLE_FILE, "wb") as file:
+                    dill.dump(model, file)
+                config["pickle"] = PICKLE_FILE
+            (staging / REQUIREMENTS_FILE).write_text("\n".join(requirements_for(model)) + "\n")
+            (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            _check_target(target, overwrite)  # again: something may have appeared meanwhile
+            _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
+def _depth(value: Any, limit: int, depth: int = 0) -> int:
+    if depth > limit:
+        return depth
+    if isinstance(value, dict):
+        return max((_depth(item, limit, depth + 1) for item in value.values()), default=depth)
+    if isinstance(value, list):
+        return max((_depth(item, limit, depth + 1) for item in value), default=depth)
+    return depth
+
+
 def _read_config(folder: Path) -> dict[str, Any]:
+    config_path = folder / CONFIG_FILE
+    if not stat.S_ISREG(config_path.lstat().st_mode):
+        raise ModelLoadError(f"{config_path} is not a regular file")
+    if config_path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ModelLoadError(
+            f"{config_path} is larger than {MAX_CONFIG_BYTES} bytes; not a bpcore model config"
+        )
     try:
-        config = json.loads((folder / CONFIG_FILE).read_text())
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"{folder / CONFIG_FILE} is not readable JSON ({error})") from None
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise ModelLoadError(f"{config_path} is not readable JSON ({type(error).__name__})") from None
+    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise ModelLoadError(f"{config_path} is nested deeper than {MAX_CONFIG_DEPTH} levels")
     if not isinstance(config, dict) or not isinstance(config.get("class"), str):
-        raise ModelLoadError(f"{folder / CONFIG_FILE} is not a bpcore model config")
+        raise ModelLoadError(f"{config_path} is not a bpcore model config")
+    problems = []
+    if config.get("name") is not None and not (
+        isinstance(config["name"], str) and NAME_PATTERN.match(config["name"])
+    ):
+        problems.append(f"name {config['name']!r} is not a valid model name")
+    if not isinstance(config.get("description", ""), str):
+        problems.append("description is not a string")
+    tasks = config.get("tasks", [])
+    if not isinstance(tasks, list) or any(task not in TASKS for task in tasks):
+        problems.append(f"tasks {tasks!r} is not a list of tasks")
+    if not isinstance(config.get("details", {}), dict):
+        problems.append("details is not an object")
+    if not isinstance(config.get("model"), (dict, type(None))):
+        problems.append("model is not an object")
+    if not isinstance(config.get("pickle"), (str, type(None))):
+        problems.append("pickle is not a file name")
+    if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", config["class"]):
+        problems.append(f"class {config['class']!r} is not 'module:Class'")
+    if problems:
+        raise ModelLoadError(f"{config_path} is not a valid bpcore model config: {'; '.join(problems)}")
     return config
 
 
-def load(
-    name_or_path: str | os.PathLike[str], device: str | None = None, *, trust_pickle: bool = False
-) -> Any:
-    """Load a model saved with :func:`save`, by name (under :func:`home`) or by path."""
-    from bpcore.models.base import BaseModel
-    from bpcore.registry import import_object
+def model_class(class_path: str, trust_code: bool = False) -> type:
+    """The model class a saved config names: one an installed plugin registers, never anything else.
 
+    Importing a module runs its code, so a name read from a folder is looked up among the
+    classes installed plugins export (``register_model_classes``) and imported only then.
+    ``trust_code=True`` imports it whatever it is (a class of your own that no plugin registers).
+    """
+    from bpcore.models.base import BaseModel
+    from bpcore.registry import get_registry, import_object
+
+    registered = class_path in set(get_registry().classes.values())
+    if not registered and not trust_code:
+        raise UnsafeLoadError(
+            f"the folder names the model class {class_path}, which no installed plugin registers: "
+            "importing it would run code the folder chose. Install the plugin that provides it, "
+            "or pass trust_code=True if you trust whoever made the folder"
+        )
+    try:
+        cls = import_object(class_path)
+    except Exception as error:
+        raise ModelLoadError(
+            f"the model class {class_path} cannot be imported ({type(error).__name__}: {error})"
+        ) from None
+    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        raise ModelLoadError(f"{class_path} is not a bpcore model class")
+    return cls
+
+
+def load(
+    name_or_path: str | os.PathLike[str],
+    device: str | None = None,
+    *,
+    trust_pickle: bool = False,
+    trust_code: bool = False,
+) -> Any:
+    """Load a model saved with :func:`save`, by name (under :func:`home`) or by path.
+
+    The folder is untrusted: its model class must be registered by an installed plugin
+    (``trust_code=True`` allows any importable class), and a pickle-only folder needs
+    ``trust_pickle=True``, because unpickling runs code.
+    """
     folder = find_saved_model(name_or_path)
     if folder is None:
         raise ModelNotFoundError(f"no saved model at {str(name_or_path)!r} (nor under {home()})")
+    check_folder(folder)
     config = _read_config(folder)
     if config.get("model") is None:
         if not config.get("pickle"):
@@ -204,17 +451,12 @@ def load(
             )
         import dill
 
-        with open(folder / config["pickle"], "rb") as file:
+        with open(folder_file(folder, config["pickle"]), "rb") as file:
             model = dill.load(file)
         if device is not None:
             model.to(device)
         return model
-    try:
-        cls = import_object(config["class"])
-    except (ImportError, AttributeError) as error:
-        raise ModelLoadError(f"{folder} needs {config['class']}, which is not installed ({error})") from None
-    if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
-        raise ModelLoadError(f"{config['class']} is not a bpcore model class")
+    cls = model_class(config["class"], trust_code=trust_code)
     try:
         model = cls.from_saved(folder, config["model"], device=device)
     except BpcoreError:

@@ -140,9 +140,12 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         """Rebuild a model written by :meth:`save_files`."""
         from safetensors.torch import load_model
 
+        from bpcore.saving import folder_file
+
+        weights = folder_file(directory, config["weights"])
         model = cls(**config["init_arguments"], device=device)
         model.apply_extra_config(config.get("extra") or {})
-        load_model(model, str(directory / config["weights"]), device=str(model.device))
+        load_model(model, str(weights), device=str(model.device))
         return model
 
 

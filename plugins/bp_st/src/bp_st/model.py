@@ -156,10 +156,21 @@ class STModel(PathModel):
 
     @classmethod
     def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> STModel:
-        """Load a model written by :meth:`save_files`, offline."""
-        return cls(
-            str(Path(directory) / config["folder"]), max_length=int(config["max_length"]), device=device
-        )
+        """Load a model written by :meth:`save_files`, offline (the folder's files are not trusted)."""
+        from bpcore.saving import folder_file
+
+        folder = folder_file(directory, config.get("folder"), kind="folder")
+        max_length = config.get("max_length")
+        _check_length(max_length)
+        model = cls(str(folder), max_length=max_length, device=device)
+        # A saved limit beyond the encoder's positions would load, then fail on the first long text.
+        positions = getattr(getattr(model.model[0], "auto_model", None), "config", None)
+        limit = getattr(positions, "max_position_embeddings", None)
+        if isinstance(limit, int) and max_length > limit:
+            raise ModelLoadError(
+                f"{directory} asks for max_length {max_length}, beyond the encoder's {limit} positions"
+            )
+        return model
 
 
 def _check_task(task: str) -> None:
