@@ -1,4 +1,4 @@
-"""The ``effnet`` entry point of the ``bpcore`` group.
+"""The ``effnet`` entry point of the ``bpcore`` group: plain metadata only.
 
 bpcore calls these hooks whenever models are listed, so this module must stay cheap: it
 imports neither torch nor timm. A model's factory (``"module:attr"``) is imported only
@@ -9,16 +9,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bp_effnet.catalogue import TIMM_NAMES, description, details
 from bpcore.plugins import hookimpl
 
 if TYPE_CHECKING:
-    from bpcore.registry import RegisterModel
+    from bpcore.registry import RegisterClass, RegisterModel
+
+TASK = "image-classification"
 
 
 @hookimpl
 def register_models(register: RegisterModel) -> None:
-    """Declare this plugin's models: none yet, this plugin is a skeleton.
+    """Declare ``efficientnet-b0`` … ``efficientnet-b7`` (ImageNet weights from timm's hub, finetunable)."""
+    # Not the task's default: zero-shot image classification (bp-clip's ``clip``) is.
+    for name in TIMM_NAMES:
+        register(
+            name=name,
+            factory="bp_effnet.model:EfficientNet",
+            tasks=[TASK],
+            description=description(name),
+            finetunable=[TASK],
+            init_kwargs={"model_path": name},
+            details=details(name),
+        )
 
-    To come: EfficientNet models from ``timm`` (ImageNet-pretrained, B0 upwards) for
-    ``image-classification``, finetunable on new labels.
-    """
+
+@hookimpl
+def register_model_classes(register: RegisterClass) -> None:
+    register("EfficientNet", "bp_effnet.model:EfficientNet")

@@ -1,0 +1,413 @@
+"""EfficientNet: timm's EfficientNet models as a bpcore image-classification model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bp_effnet.catalogue import TIMM_NAMES
+from bp_effnet.catalogue import details as catalogue_details
+from bp_effnet.imagenet import imagenet_labels
+from bp_effnet.weights import load_into, read_state_dict
+from bpcore.devices import resolve_device
+from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
+from bpcore.models.base import PathModel
+from bpcore.tasknames import IMAGE_CLASSIFICATION
+
+#: The weights file inside a folder written by ``bpcore.save``.
+SAVED_WEIGHTS = "efficientnet.safetensors"
+#: The model that answers given (zero-shot) labels, pointed to when someone passes labels here.
+ZERO_SHOT_MODEL = "clip"
+
+Image = Any  # a PIL image; PIL is imported by timm's transforms, not here
+
+
+class EfficientNet(PathModel):
+    """An EfficientNet from timm for ``image-classification``: ImageNet inference, finetuning, saving.
+
+    ``model_path`` is one of the spec's names, ``efficientnet-b0`` … ``efficientnet-b7`` (timm's
+    ``tf_efficientnet_bN.aa_in1k``: Google's original weights), or any timm EfficientNet name
+    (``"efficientnet_b0"``, ``"tf_efficientnet_b3.ns_jft_in1k"``). ``pretrained`` is ``True``
+    (timm's ImageNet weights from the Hugging Face hub, cached after the first download),
+    ``False`` (random weights) or the path of a local weights file: safetensors, or a torch state
+    dict (read with ``weights_only=True``, so it cannot run code). A file's classifier may have
+    any number of classes; name them with ``labels`` unless it has ImageNet's 1,000.
+
+    Preprocessing is timm's own for the model (``resolve_model_data_config`` then
+    ``create_transform``); ``image_size`` overrides its input resolution (e.g. 64 for small
+    images: training gets ~12x cheaper than at 224). ``augment=True`` trains on timm's random
+    training transforms (random resized crop, flip, colour jitter) instead of the inference ones.
+    ``init_model(timm_name)`` may build the timm network instead of ``timm.create_model``.
+
+    The model answers over its own labels: ImageNet's classes, or the labels it was finetuned
+    on (an independent probability per label after multi-label finetuning). It cannot score
+    labels given at call time; the ``clip`` model does that zero-shot.
+
+    Example::
+
+        import bpcore
+        from bp_effnet import EfficientNet
+
+        ic = bpcore.ImageClassification(EfficientNet("efficientnet-b0", pretrained="b0.safetensors"))
+        ic("dog.png", top_k=3)                               # three ImageNet classes
+        ic.finetune({"images": images, "labels": labels})    # now answers over your labels
+        ic.save("my-effnet")                                 # bpcore.load("my-effnet") offline
+    """
+
+    optimal_batch_size = 16
+    #: Images per forward pass at inference.
+    inference_batch_size = 32
+    #: Finetuning optimizer (see :meth:`configure_optimizers`).
+    learning_rate = 0.1
+    body_learning_rate = 0.01
+    momentum = 0.9
+    weight_decay = 1e-4
+    warmup_steps = 10
+
+    def __init__(
+        self,
+        model_path: str = "efficientnet-b0",
+        init_model: Callable[[str], torch.nn.Module] | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tasks: Sequence[str] | None = None,
+        details: Mapping[str, Any] | None = None,
+        device: str | torch.device | None = None,
+        *,
+        pretrained: bool | str | os.PathLike[str] = True,
+        image_size: int | None = None,
+        augment: bool = False,
+        labels: Sequence[str] | None = None,
+        multi_label: bool = False,
+    ) -> None:
+        timm_name = resolve_timm_name(model_path)
+        _check_image_size(image_size)
+        if isinstance(pretrained, os.PathLike):
+            pretrained = os.fspath(pretrained)
+        if not isinstance(pretrained, (bool, str)):
+            raise InputTypeError(
+                f"must be True, False or the path of a weights file, got {type(pretrained).__name__}",
+                field="pretrained",
+            )
+        label = name or str(model_path)
+
+        def build(_: str) -> torch.nn.Module:
+            return _build_network(timm_name, pretrained, init_model, label)
+
+        super().__init__(
+            str(model_path),
+            init_model=build,
+            name=name,
+            description=description or f"EfficientNet ({timm_name}) for image classification",
+            tasks=tasks or [IMAGE_CLASSIFICATION],
+            details=details if details is not None else _default_details(str(model_path)),
+            device=resolve_device(device),
+        )
+        self.timm_name = timm_name
+        self.image_size = image_size
+        self.augment = bool(augment)
+        self.multi_label = bool(multi_label)
+        #: The user's labels the head was trained on; ``None`` while the head is ImageNet's.
+        self.labels: list[str] | None = None
+        self._set_labels(labels)
+        self._transforms: dict[bool, Callable[[Image], torch.Tensor]] = {}
+        self.eval()
+
+    @staticmethod
+    def list_models() -> list[dict[str, Any]]:
+        """The registered models bp-effnet builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
+        from bpcore.registry import get_registry
+
+        return [
+            spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_effnet.")
+        ]
+
+    @property
+    def class_names(self) -> list[str]:
+        """The labels of the classifier's outputs, in order."""
+        return list(self.labels) if self.labels is not None else list(imagenet_labels())
+
+    def _set_labels(self, labels: Sequence[str] | None) -> None:
+        outputs = self.model.num_classes
+        if labels is None:
+            if outputs != len(imagenet_labels()):
+                raise ModelLoadError(
+                    f"the classifier of {self.name or self.model_path!r} has {outputs} classes, not ImageNet's "
+                    f"{len(imagenet_labels())}: name them with labels=[...]"
+                )
+            self.labels = None
+            return
+        labels = _check_labels(labels, "labels")
+        if len(labels) != outputs:
+            raise InputError(f"{len(labels)} labels for a classifier with {outputs} classes", field="labels")
+        self.labels = labels
+
+    # -- preprocessing --------------------------------------------------------------------
+    def data_config(self) -> dict[str, Any]:
+        """timm's data config for the network (``input_size`` overridden by ``image_size``)."""
+        from timm.data import resolve_model_data_config
+
+        args = {"input_size": (3, self.image_size, self.image_size)} if self.image_size else None
+        return resolve_model_data_config(self.model, args=args)
+
+    def transform(self, training: bool = False) -> Callable[[Image], torch.Tensor]:
+        """timm's transform: a PIL image to a normalised ``[3, size, size]`` tensor."""
+        if training not in self._transforms:
+            from timm.data import create_transform
+
+            self._transforms[training] = create_transform(**self.data_config(), is_training=training)
+        return self._transforms[training]
+
+    def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
+        """A batch tensor of decoded RGB PIL images, with the inference transform."""
+        transform = self.transform(training=False)
+        return torch.stack([transform(_rgb(image, f"input.image[{i}]")) for i, image in enumerate(images)])
+
+    # -- inference ------------------------------------------------------------------------
+    def __call__(  # type: ignore[override]
+        self, task_input: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION
+    ) -> list[dict[str, float]]:
+        """Probabilities over the model's labels for each of ``task_input["image"]`` (decoded RGB images)."""
+        _check_task(task)
+        if task_input.get("labels") is not None:
+            raise InputError(
+                "EfficientNet answers over its own labels ("
+                + (
+                    f"the {len(self.labels)} it was finetuned on"
+                    if self.labels
+                    else "ImageNet's 1,000 classes"
+                )
+                + f") and cannot score labels given at call time: leave labels out, or use a zero-shot model, "
+                f"e.g. bpcore.ImageClassification({ZERO_SHOT_MODEL!r})",
+                field="input.labels",
+            )
+        top_k = int(task_input.get("top_k") or 0)
+        return self.classify(task_input["image"], top_k=top_k)
+
+    def classify(self, images: Sequence[Image], top_k: int = 0) -> list[dict[str, float]]:
+        """``{label: probability}`` per image, most probable first, the ``top_k`` best (0: all)."""
+        probabilities = self.probabilities(images)
+        names = self.class_names
+        k = min(top_k or len(names), len(names))
+        values, indices = probabilities.topk(k, dim=-1)
+        return [
+            {names[index]: value for index, value in zip(row_indices, row_values)}
+            for row_indices, row_values in zip(indices.tolist(), values.tolist())
+        ]
+
+    def probabilities(self, images: Sequence[Image]) -> torch.Tensor:
+        """``[len(images), classes]`` probabilities: softmax, or a sigmoid per label if finetuned multi-label."""
+        rows = []
+        with torch.inference_mode():
+            for start in range(0, len(images), self.inference_batch_size):
+                batch = self.preprocess(images[start : start + self.inference_batch_size])
+                logits = self.model(batch.to(self.device)).float()
+                rows.append(logits.sigmoid() if self.multi_label else logits.softmax(dim=-1))
+        if not rows:
+            return torch.empty(0, self.model.num_classes)
+        return torch.cat(rows).cpu()
+
+    def image_classification(self, image: Image | Sequence[Image], top_k: int = 10000) -> Any:
+        """The spec's helper: probabilities for one decoded image (a dict) or a list of them."""
+        single = not isinstance(image, (list, tuple))
+        answers = self.classify([image] if single else list(image), top_k=top_k)
+        return answers[0] if single else answers
+
+    # -- finetuning -----------------------------------------------------------------------
+    def pre_finetuning(
+        self,
+        labels: Mapping[int, str] | None = None,
+        num_classes: int | None = None,
+        multi_label: bool = False,
+    ) -> None:
+        """Replace the classifier with a fresh one for ``labels`` (``{index: label}``), via timm's ``reset_classifier``.
+
+        Finetuning again on exactly the labels (and mode) the head already has keeps the head,
+        so a second run continues the first.
+        """
+        if labels is None:
+            return
+        names = _check_labels([labels[index] for index in range(len(labels))], "labels")
+        num_classes = num_classes or len(names)
+        if num_classes != len(names):
+            raise InputError(f"{num_classes} classes for {len(names)} labels", field="num_classes")
+        if names == self.labels and bool(multi_label) == self.multi_label:
+            return
+        self.model.reset_classifier(num_classes)
+        self.model.to(self.device)
+        self.labels = names
+        self.multi_label = bool(multi_label)
+
+    def process_batch(self, params: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION) -> torch.Tensor:
+        """One decoded image (``{"image": PIL RGB}``) as a model-ready tensor.
+
+        While training with ``augment=True`` this is timm's random training transform; otherwise
+        (and always for validation) the inference transform.
+        """
+        _check_task(task)
+        return self.transform(training=self.augment and self.training)(_rgb(params["image"], "params.images"))
+
+    def training_step(self, batch: torch.Tensor, task: str = IMAGE_CLASSIFICATION) -> torch.Tensor:
+        """Logits ``[batch, labels]``; the task applies cross-entropy or a sigmoid per label."""
+        _check_task(task)
+        return self.model(batch.to(self.device))
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """SGD at learning rate 0.1, weight decay 1e-4 (the spec's), with momentum 0.9 and a 10-step warm-up.
+
+        Plain SGD at 0.1 with a freshly initialised head barely moves on small data, and
+        momentum without a warm-up can blow up in the first steps; see the README for the
+        measurements. Change the class attributes (``learning_rate``, ``body_learning_rate``,
+        ``momentum``, ``weight_decay``, ``warmup_steps``) or pass ``configure_optimizers=`` to
+        ``finetune`` for another choice.
+        """
+        from bp_effnet.optim import WarmupSGD
+
+        head = list(self.model.get_classifier().parameters())
+        head_ids = {id(parameter) for parameter in head}
+        body = [p for p in self.model.parameters() if id(p) not in head_ids and p.requires_grad]
+        return WarmupSGD(
+            [
+                {"params": body, "lr": self.body_learning_rate},
+                {"params": [p for p in head if p.requires_grad], "lr": self.learning_rate},
+            ],
+            lr=self.learning_rate,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+            warmup_steps=self.warmup_steps,
+        )
+
+    # -- saving ---------------------------------------------------------------------------
+    def save_files(self, directory: Path) -> dict[str, Any]:
+        """Write the network's weights (safetensors) and what rebuilds it: timm name, labels, options."""
+        from safetensors.torch import save_model
+
+        save_model(self.model, str(Path(directory) / SAVED_WEIGHTS))
+        return {
+            "model_path": self.timm_name,
+            "weights": SAVED_WEIGHTS,
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "image_size": self.image_size,
+            "augment": self.augment,
+        }
+
+    @classmethod
+    def from_saved(
+        cls, directory: Path, config: Mapping[str, Any], device: str | None = None
+    ) -> EfficientNet:
+        """Rebuild a model written by :meth:`save_files`, offline (the weights are in the folder)."""
+        weights = Path(directory) / str(config["weights"])
+        if weights.parent != Path(directory):
+            raise ModelLoadError(f"{directory} names a weights file outside its folder")
+        return cls(
+            str(config["model_path"]),
+            pretrained=str(weights),
+            labels=config.get("labels"),
+            multi_label=bool(config.get("multi_label", False)),
+            image_size=config.get("image_size"),
+            augment=bool(config.get("augment", False)),
+            device=device,
+        )
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def resolve_timm_name(model_path: Any) -> str:
+    """The timm model name for a spec name (``efficientnet-b0``) or a timm EfficientNet name."""
+    import timm
+
+    if not isinstance(model_path, (str, os.PathLike)):
+        raise InputTypeError(f"expected a model name, got {type(model_path).__name__}", field="model_path")
+    model_path = os.fspath(model_path)
+    if model_path in TIMM_NAMES:
+        return TIMM_NAMES[model_path]
+    if "efficientnet" in model_path and timm.is_model(model_path):
+        return model_path
+    hint = (
+        f"; to load weights from that file, pass it as pretrained: EfficientNet('efficientnet-b0', pretrained={model_path!r})"
+        if os.path.isfile(model_path)
+        else ""
+    )
+    raise InputError(
+        f"{model_path!r} is not an EfficientNet: use one of {list(TIMM_NAMES)} or a timm EfficientNet name "
+        f"(timm.list_models('*efficientnet*')){hint}",
+        field="model_path",
+    )
+
+
+def _build_network(
+    timm_name: str,
+    pretrained: bool | str,
+    init_model: Callable[[str], torch.nn.Module] | None,
+    label: str,
+) -> torch.nn.Module:
+    import timm
+
+    from_hub = pretrained is True
+    try:
+        network = (
+            init_model(timm_name)
+            if init_model is not None
+            else timm.create_model(timm_name, pretrained=from_hub)
+        )
+    except Exception as error:
+        if not from_hub or init_model is not None:
+            raise
+        raise ModelLoadError(
+            f"cannot load model {label!r}: its ImageNet weights ({timm_name}) are not cached locally and could "
+            f"not be downloaded from the Hugging Face hub (offline?); pass a local weights file instead, e.g. "
+            f"EfficientNet({label!r}, pretrained='/models/{timm_name}.safetensors') with a file written by "
+            f"safetensors.torch.save_model(timm.create_model({timm_name!r}, pretrained=True), path) where the hub "
+            f"is reachable ({type(error).__name__}: {str(error)[:300]})"
+        ) from None
+    if isinstance(pretrained, str):
+        load_into(network, read_state_dict(pretrained), pretrained)
+    return network
+
+
+def _default_details(model_path: str) -> dict[str, Any]:
+    return catalogue_details(model_path) if model_path in TIMM_NAMES else {}
+
+
+def _rgb(image: Any, field: str) -> Image:
+    from PIL import Image as PILImage
+
+    if not isinstance(image, PILImage.Image):
+        # bpcore decodes every image (paths, base64) before it reaches a model.
+        raise InputTypeError(
+            f"expected a decoded PIL image (bpcore.images.load_image), got {type(image).__name__}",
+            field=field,
+        )
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def _check_labels(labels: Any, field: str) -> list[str]:
+    if isinstance(labels, str) or not isinstance(labels, Sequence):
+        raise InputTypeError(f"expected a list of label strings, got {type(labels).__name__}", field=field)
+    names = list(labels)
+    for index, label in enumerate(names):
+        if not isinstance(label, str) or not label.strip():
+            raise InputError(f"must be a non-empty string, got {label!r}", field=f"{field}[{index}]")
+    if len(set(names)) != len(names):
+        raise InputError("labels must be unique", field=field)
+    if not names:
+        raise InputError("no labels", field=field)
+    return names
+
+
+def _check_image_size(image_size: Any) -> None:
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16
+    ):
+        raise InputError(f"must be an integer of at least 16 pixels, got {image_size!r}", field="image_size")
+
+
+def _check_task(task: str) -> None:
+    if task != IMAGE_CLASSIFICATION:
+        raise TaskNotSupportedError(f"EfficientNet supports {IMAGE_CLASSIFICATION!r} only, not {task!r}")

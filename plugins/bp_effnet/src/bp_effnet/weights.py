@@ -1,0 +1,58 @@
+"""Local weights files: safetensors, or a torch state dict read without unpickling code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from bpcore.errors import ModelLoadError
+
+
+def _is_safetensors(path: Path) -> bool:
+    # A safetensors file starts with an 8-byte header length, then a JSON header: "{".
+    if path.suffix == ".safetensors":
+        return True
+    with open(path, "rb") as file:
+        start = file.read(9)
+    return len(start) == 9 and start[8:9] == b"{"
+
+
+def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file (``{"state_dict": ...}`` and ``module.`` prefixes unwrapped).
+
+    A safetensors file is read as such; anything else with ``torch.load(weights_only=True)``,
+    which refuses files that would run code when unpickled.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    from timm.models import load_state_dict
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ModelLoadError(f"no weights file at {str(path)!r}")
+    try:
+        if _is_safetensors(file):
+            return load_file(str(file))
+        return load_state_dict(str(file), weights_only=True)
+    except (SafetensorError, RuntimeError, OSError, ValueError, EOFError) as error:
+        raise ModelLoadError(
+            f"{str(path)!r} is neither a safetensors file nor a torch state dict that loads without "
+            f"unpickling code ({type(error).__name__}: {str(error)[:300]})"
+        ) from None
+
+
+def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state_dict`` strictly into a timm model, resizing its classifier to the file's first."""
+    classifier = model.pretrained_cfg.get("classifier", "classifier")  # type: ignore[union-attr]
+    head = state_dict.get(f"{classifier}.weight")
+    if head is not None and head.ndim == 2 and head.shape[0] != model.num_classes:  # type: ignore[union-attr]
+        model.reset_classifier(head.shape[0])  # type: ignore[operator]
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        raise ModelLoadError(
+            f"the weights in {source!r} do not fit {model.pretrained_cfg.get('architecture')!r}: "  # type: ignore[union-attr]
+            f"{str(error)[:500]}"
+        ) from None
