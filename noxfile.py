@@ -61,7 +61,7 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run pytest over tests/, plugins/ and examples/ (arguments after ``--`` go to pytest)."""
-    _install_everything(session, "pytest")
+    _install_everything(session, "pytest", "hypothesis>=6.100")
     session.run("pytest", *session.posargs)
 
 

@@ -76,3 +76,14 @@ def image_files(tmp_path: Path) -> dict[str, Path]:
         image.save(path)
         files[name] = path
     return files
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many malformed inputs the conformance kit's bad-input rule ran (issue #19: at least 5,000 in CI)."""
+    from bpcore.testing.fuzz import FUZZ_STATS
+
+    if FUZZ_STATS["cases"]:
+        terminalreporter.write_line(
+            f"bpcore fuzz: {FUZZ_STATS['cases']} malformed inputs, "
+            f"{FUZZ_STATS['failures']} non-bpcore exceptions"
+        )

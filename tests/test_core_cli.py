@@ -229,3 +229,211 @@ def test_run_image_tasks_with_paths(tiny_plugin, capsys, image_files):
         capsys, "run", "image-vectorisation", red, str(image_files["red"].parent / "gone.png")
     )
     assert code == 2 and "input.image[1]" in err
+
+
+# -- failures: one line on stderr, exit 2 (usage) or 1 (failure) or 130 (Ctrl-C), never a traceback --
+
+
+def one_line_error(err: str) -> str:
+    lines = [line for line in err.splitlines() if not line.startswith(("Loading", "finetuning"))]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bpcore: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "text-vectorisation", "hi", "--set", "return_tensor=true"], "--set return_tensor"),
+        (["run", "text-vectorisation", "hi", "--top-k", "3"], "--top-k"),
+        (["run", "text-vectorisation", "hi", "--labels", "a", "b"], "--labels"),
+        (["run", "text-vectorisation", "hi", "--context", "c"], "--context"),
+        (["run", "text-vectorisation", "hi", "--set", "text=other"], "--set text"),
+        (["run", "text-vectorisation", "hi", "--device", "bogus"], "device"),
+        (["run", "text-vectorisation", "hi", "--device", "cuda:7"], "device"),
+        (["run", "text-vectorisation", "bad \udcff byte"], "input.text[0]"),
+        (["run", "text-classification", "hi", "--labels", "x\udcff"], "input.labels[0][0]"),
+        (["list-models", "--limit", "-1"], "--limit"),
+        (["list-models", "--task", "telepathy"], "telepathy"),
+        (["run", "text-vectorisation"], "inputs"),
+        (["run", "qa", "q", "--set", "bad"], "KEY=VALUE"),
+    ],
+    ids=[
+        "return-tensor",
+        "top-k-on-vectorisation",
+        "labels-on-vectorisation",
+        "context-on-vectorisation",
+        "set-an-item",
+        "bogus-device",
+        "absent-cuda",
+        "surrogate-input",
+        "surrogate-label",
+        "negative-limit",
+        "unknown-task",
+        "no-inputs",
+        "bad-setting",
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tiny_plugin, capsys, args, message):
+    try:
+        code = main(args)
+    except SystemExit as exited:  # argparse's own usage errors
+        code = exited.code
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert message in one_line_error(captured.err)
+
+
+def test_a_bad_model_folder_is_one_line(tmp_path, capsys):
+    folder = tmp_path / "broken-model"
+    folder.mkdir()
+    (folder / "config.json").write_text("{not json")
+    code, out, err = run_cli(capsys, "run", "text-vectorisation", "hi", "--model", str(folder))
+    assert code in (1, 2) and out == ""
+    one_line_error(err)
+
+
+def test_a_pattern_with_no_match_says_so(tiny_plugin, capsys):
+    code, out, _ = run_cli(capsys, "list-models", "--pattern", "nothing-like-this*")
+    assert code == 0 and "nothing-like-this*" in out and "install a plugin" not in out
+
+
+def test_a_failing_factory_and_a_plugin_bug_exit_1_in_one_line(capsys):
+    class Broken:
+        @bpcore.hookimpl
+        def register_models(self, register):
+            register(name="broken-factory", factory="tiny_models:no_such_factory", tasks=["emotion"])
+            register(name="buggy-model", factory="test_core_cli:buggy_model", tasks=["emotion"])
+
+    name = bpcore.register_plugin(Broken(), name="broken-factories")
+    try:
+        code, out, err = run_cli(capsys, "run", "emotion", "hi", "--model", "broken-factory")
+        assert code == 1 and out == "" and "broken-factory" in one_line_error(err)
+        code, out, err = run_cli(capsys, "run", "emotion", "hi", "--model", "buggy-model")
+        assert code == 1 and out == "" and "KeyError" in one_line_error(err)
+    finally:
+        bpcore.unregister_plugin(name)
+
+
+class _BuggyModel:
+    tasks = ["emotion"]
+    name = "buggy-model"
+
+    def __call__(self, task_input, task):
+        raise KeyError("a bug inside the model")
+
+
+def buggy_model(**kwargs):
+    return _BuggyModel()
+
+
+def test_ctrl_c_and_sys_exit_in_a_run(monkeypatch, tiny_plugin, capsys):
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bpcore.TextVectorisation, "__call__", interrupted)
+    code, out, err = run_cli(capsys, "run", "text-vectorisation", "hi")
+    assert code == 130 and "interrupted" in one_line_error(err)
+
+    def exits(self, *args, **kwargs):
+        sys.exit(3)
+
+    monkeypatch.setattr(bpcore.TextVectorisation, "__call__", exits)
+    code, out, err = run_cli(capsys, "run", "text-vectorisation", "hi")
+    assert code == 1 and "sys.exit(3)" in one_line_error(err)
+
+
+def run_bpcore(args: list[str], site: Path | None = None, stdout: object = subprocess.PIPE, **env: str):
+    command = Path(sys.executable).parent / "bpcore"
+    return subprocess.run(
+        [str(command), *args],
+        env=subprocess_env([site] if site else None, **env),
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+
+
+def fake_plugins(site: Path, modules: dict[str, str]) -> Path:
+    """One distribution per module, each with a ``bpcore`` entry point named after the module."""
+    for module, source in modules.items():
+        dist = site / f"{module}-0.1.dist-info"
+        dist.mkdir(parents=True)
+        (dist / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {module.replace('_', '-')}\nVersion: 0.1\n"
+        )
+        (dist / "entry_points.txt").write_text(f"[bpcore]\n{module} = {module}\n")
+        (site / f"{module}.py").write_text(source)
+    return site
+
+
+GOOD_PLUGIN = (
+    "import bpcore\n\n@bpcore.hookimpl\ndef register_models(register):\n"
+    '    register(name="good-model", factory="tiny_models:TinyTextModel", tasks=["text-vectorisation"])\n'
+)
+
+
+@pytest.mark.parametrize(
+    "bad_source",
+    [
+        "import sys\nsys.exit(4)\n",
+        "raise KeyboardInterrupt\n",
+        "import bpcore, sys\n\n@bpcore.hookimpl\ndef register_models(register):\n    sys.exit()\n",
+        "import bpcore\n\n@bpcore.hookimpl\ndef register_models(register):\n    raise KeyboardInterrupt\n",
+    ],
+    ids=["exit-on-import", "interrupt-on-import", "exit-in-hook", "interrupt-in-hook"],
+)
+def test_a_plugin_never_takes_the_listing_down(tmp_path, bad_source):
+    site = fake_plugins(tmp_path / "site", {"a_bad_plugin": bad_source, "b_good_plugin": GOOD_PLUGIN})
+    env = {"BPCORE_LOAD_PLUGINS": "a_bad_plugin,b_good_plugin"}
+    listed = run_bpcore(["list-models"], site, **env)
+    assert listed.returncode == 0, listed.stderr
+    assert "good-model" in listed.stdout and "Traceback" not in listed.stderr
+    shown = run_bpcore(["plugins"], site, **env)
+    assert shown.returncode == 0, shown.stderr
+    assert "b_good_plugin" in shown.stdout and "Traceback" not in shown.stderr
+
+
+def test_stdout_on_a_full_disk_is_one_line_exit_1():
+    with open("/dev/full", "w") as full:
+        result = run_bpcore(["list-models", "--json"], stdout=full)
+    assert result.returncode == 1
+    assert "No space left" in one_line_error(result.stderr)
+
+
+def test_ctrl_c_exits_130_in_one_line(tmp_path):
+    import signal
+    import time
+
+    marker = tmp_path / "loading"
+    site = fake_plugins(  # still loading when Ctrl-C comes
+        tmp_path / "site",
+        {"slow_plugin": f"import pathlib, time\npathlib.Path({str(marker)!r}).touch()\ntime.sleep(60)\n"},
+    )
+    command = Path(sys.executable).parent / "bpcore"
+    process = subprocess.Popen(
+        [str(command), "list-models"],
+        env=subprocess_env([site], BPCORE_LOAD_PLUGINS="slow_plugin"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in one_line_error(err)
+
+
+def test_a_non_utf8_argument_in_a_real_process(tiny_plugin, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "bpcore.cli", "list-models", "--pattern", b"\xff*"],
+        env=subprocess_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and b"Traceback" not in result.stderr

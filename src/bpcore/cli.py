@@ -8,12 +8,31 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
 
-from bpcore.errors import BpcoreError, InputError
+from bpcore.errors import (
+    BpcoreError,
+    InputError,
+    ModelNotFoundError,
+    TaskNotSupportedError,
+)
 from bpcore.tasknames import TASKS
+
+#: Exit statuses: a usage error (bad arguments, unknown model, bad input), a failure, Ctrl-C.
+EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
+#: bpcore errors that mean the command line asked for something wrong (the rest are failures).
+USAGE_ERRORS = (InputError, ModelNotFoundError, TaskNotSupportedError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``bpcore: error: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"bpcore: error: {message} (see {self.prog} --help)\n")
 
 
 def _print_json(value: Any) -> None:
@@ -45,8 +64,17 @@ def _list_models(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     if not rows:
-        if args.pattern and list_model_rows(task=args.task):
-            print(f"no model name matches {args.pattern!r}" + (f" for {args.task}" if args.task else ""))
+        if args.pattern:
+            anything = bool(list_model_rows(task=args.task))
+            print(
+                f"no model name matches {args.pattern!r}"
+                + (f" for {args.task}" if args.task else "")
+                + (
+                    ""
+                    if anything
+                    else "; no models are registered at all: install a plugin, e.g. pip install bp-st"
+                )
+            )
         else:
             print(
                 "no models registered"
@@ -114,24 +142,49 @@ def _parse_setting(text: str) -> tuple[str, Any]:
         return key.replace("-", "_"), raw
 
 
+IMAGE_TEXT = "image-text-vectorisation"
+
+
 def _run(args: argparse.Namespace) -> int:
     from bpcore.tasks import TASK_CLASSES
 
     task_class = TASK_CLASSES[args.task]
     kwargs: dict[str, Any] = dict(args.set or [])
-    accepted = set(inspect.signature(task_class.__call__).parameters) - {"self"}
-    unknown = sorted(set(kwargs) - accepted)
+    parameters = list(inspect.signature(task_class.__call__).parameters)[1:]
+    # The items come from the positional inputs (and --context, --text); --set sets the rest.
+    items = {"text", "image", "question", "context"}
+    if "return_tensor" in kwargs:
+        raise InputError(
+            "the command line prints JSON, so it cannot return a tensor", field="--set return_tensor"
+        )
+    for key in kwargs:
+        if key in items:
+            option = {"context": "--context", "text": "--text"}.get(key, "the positional inputs")
+            raise InputError(f"give {key} with {option}, not --set", field=f"--set {key}")
+    settable = sorted(set(parameters) - items - {"return_tensor"})
+    unknown = sorted(set(kwargs) - set(settable))
     if unknown:
         raise InputError(
-            f"{args.task} takes no option {unknown[0]!r}; it takes {sorted(accepted)}", field="--set"
+            f"{args.task} takes no option {unknown[0]!r}; it takes {settable or 'none'}", field="--set"
         )
+    options = {
+        "--labels": ("labels", args.labels),
+        "--top-k": ("top_k", args.top_k),
+        "--context": ("context", args.context),
+        "--text": ("text", args.text),
+    }
+    for option, (parameter, value) in options.items():
+        if value is not None and (
+            parameter not in parameters or (parameter == "text" and args.task != IMAGE_TEXT)
+        ):
+            raise InputError(f"{args.task} takes no {option}", field=option)
     if args.labels is not None:
         kwargs["labels"] = args.labels
     if args.top_k is not None:
         kwargs["top_k"] = args.top_k
     if args.task == "qa" and args.context is None:
         raise InputError("is required for qa", field="--context")
-    if args.task == "image-text-vectorisation" and args.text is None:
+    if args.task == IMAGE_TEXT and args.text is None:
         raise InputError("is required for image-text-vectorisation, one per image", field="--text")
     inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
     task = task_class(args.model, device=args.device)
@@ -146,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bpcore", description="Use and finetune state-of-the-art models.")
+    parser = _Parser(prog="bpcore", description="Use and finetune state-of-the-art models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     listing = commands.add_parser("list-models", help="list the registered models")
@@ -185,13 +238,150 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _say(message: str) -> None:
+    """One line on stderr (never raising: stderr may be gone too)."""
+    text = " ".join(str(message).split())
     try:
-        return int(args.handler(args))
+        print(f"bpcore: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+class _PluginInterrupt(Exception):
+    """A plugin (not the user) raised KeyboardInterrupt while bpcore loaded it."""
+
+    def __init__(self, plugin: str | None):
+        super().__init__(plugin)
+        self.plugin = plugin
+
+
+def _interrupting_plugin(error: BaseException) -> str | None:
+    """The plugin whose import or hook raised ``error`` (from the loader's frames), if any."""
+    traceback = error.__traceback__
+    plugin = None
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code.co_name == "_load_entry_points" and "entry_point" in frame.f_locals:
+            plugin = getattr(frame.f_locals["entry_point"], "name", plugin)
+        elif frame.f_code.co_name == "_call_hook" and "impl" in frame.f_locals:
+            plugin = getattr(frame.f_locals["impl"], "plugin_name", plugin)
+        traceback = traceback.tb_next
+    return plugin
+
+
+def _listing(
+    handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, signalled: list[bool]
+) -> int:
+    """Run ``list-models`` or ``plugins``; a plugin raising KeyboardInterrupt is left out, not fatal."""
+    from bpcore import plugins
+
+    skipped: list[str] = []
+    while True:
+        try:
+            return handler(args)
+        except KeyboardInterrupt as error:
+            plugin = None if signalled[0] else _interrupting_plugin(error)
+            if plugin is None or plugin in skipped or len(skipped) > 20:
+                raise
+            skipped.append(plugin)
+            _say(f"warning: plugin {plugin!r} raised KeyboardInterrupt while loading; listing without it")
+            names = [entry.name for entry in _entry_points() if entry.name not in skipped]
+            allowed = plugins._allowed_entry_points()
+            if allowed is not None:
+                names = [name for name in names if name in allowed]
+            os.environ["BPCORE_LOAD_PLUGINS"] = ",".join(names)
+            plugins.reset()
+
+
+def _entry_points() -> list[Any]:
+    import importlib_metadata
+
+    from bpcore.plugins import ENTRY_POINT_GROUP
+
+    return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``bpcore`` command; return its exit status (0, 1 failure, 2 usage error, 130 Ctrl-C).
+
+    Every failure is one line on stderr, never a traceback (set ``BPCORE_DEBUG=1`` to see one).
+    """
+    signalled = [False]
+    previous = None
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        signalled[0] = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: keep Python's handler
+        previous = None
+    try:
+        return _main(argv, signalled)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: Sequence[str] | None, signalled: list[bool]) -> int:
+    debug = os.environ.get("BPCORE_DEBUG", "") not in ("", "0")
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    try:
+        if args.handler in (_list_models, _plugins):
+            code = _listing(args.handler, args, signalled)
+        else:
+            code = int(args.handler(args))
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        _say(
+            "interrupted" if signalled[0] else "error: interrupted by a plugin (it raised KeyboardInterrupt)"
+        )
+        return EXIT_INTERRUPTED
+    except USAGE_ERRORS as error:
+        if debug:
+            raise
+        _say(f"error: {error}")
+        return EXIT_USAGE
     except BpcoreError as error:
-        print(f"bpcore: error: {error}", file=sys.stderr)
-        return 2
+        if debug:
+            raise
+        _say(f"error: {error}")
+        return EXIT_FAILURE
+    except OSError as error:
+        if debug:
+            raise
+        # Most often stdout: a full disk (ENOSPC) or a closed pipe.
+        _silence_stdout()
+        _say(f"error: {error.strerror or error}" + (f": {error.filename}" if error.filename else ""))
+        return EXIT_FAILURE
+    except SystemExit as error:
+        if debug:
+            raise
+        _say(f"error: something (a plugin?) called sys.exit({error.code!r}) while bpcore ran {args.command}")
+        return EXIT_FAILURE
+    except Exception as error:
+        if debug:
+            raise
+        _say(
+            f"error: unexpected {type(error).__name__}: {error} "
+            "(a bug in bpcore or a plugin; BPCORE_DEBUG=1 shows the traceback)"
+        )
+        return EXIT_FAILURE
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class BpcoreError(Exception):
@@ -62,4 +63,13 @@ class ModelProtocolError(BpcoreError, RuntimeError):
 
 
 class TrainingError(BpcoreError, RuntimeError):
-    """Finetuning could not go on (for example, the loss became NaN)."""
+    """Finetuning could not go on (for example, the loss became NaN).
+
+    ``history`` holds the :class:`~bpcore.training.History` of the run so far (the epochs that
+    finished before it stopped), or None when it stopped before training began. Other bpcore
+    errors raised during a run (e.g. an image that fails to decode) carry it too.
+    """
+
+    def __init__(self, message: str, history: Any = None):
+        super().__init__(message)
+        self.history = history

@@ -19,8 +19,48 @@ def _looks_like_path(value: str) -> bool:
     return len(value) < 4096 and (os.sep in value or "." in value[-6:] or os.path.exists(value))
 
 
-def _open(value: Any, field: str) -> Image.Image:
+def _pixels_problem(size: tuple[int, int]) -> str | None:
+    """Why an image of ``size`` is refused before decoding (None: it is fine)."""
+    from PIL import Image
+
+    width, height = size
+    if width <= 0 or height <= 0:
+        return f"is an empty image ({width}x{height} pixels)"
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and width * height > limit:
+        return (
+            f"is {width}x{height} pixels, more than the {limit} that PIL.Image.MAX_IMAGE_PIXELS allows; "
+            "refusing to decode it (resize it, or raise that limit if you trust the image)"
+        )
+    return None
+
+
+def _open_file(source: Any, field: str, what: str) -> Image.Image:
+    """``Image.open`` (which reads only the header), with size checks before any pixel is decoded."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # PIL warns (and above twice the limit raises) for decompression bombs; we refuse both.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except Image.DecompressionBombError as error:
+        raise InputError(f"is too large, refusing to decode it: {error}", field=field) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
+        # A file's error names the file; an in-memory one would only name a BytesIO object.
+        detail = f" ({error})" if isinstance(source, str) else ""
+        raise InputError(f"{what}{detail}", field=field) from None
+    problem = _pixels_problem(image.size)
+    if problem:
+        image.close()
+        raise InputError(problem, field=field)
+    return image
+
+
+def _open(value: Any, field: str) -> Image.Image:
+    from PIL import Image
 
     if isinstance(value, Image.Image):
         return value
@@ -29,30 +69,42 @@ def _open(value: Any, field: str) -> Image.Image:
             f"expected an image path, base64 string or PIL image, got {type(value).__name__}", field=field
         )
     if os.path.isfile(value):
-        try:
-            return Image.open(value)
-        except (UnidentifiedImageError, OSError) as error:
-            raise InputError(f"{value!r} is not an image file ({error})", field=field) from None
-    data = value.split(",", 1)[1] if value.startswith("data:") else value
+        return _open_file(value, field, f"{value!r} is not an image file")
+    if value.startswith("data:"):
+        header, comma, data = value.partition(",")
+        if not comma or not data:
+            raise InputError(
+                "is a data URL without data: expected 'data:image/png;base64,<base64 data>'", field=field
+            )
+        if not header.endswith(";base64"):
+            raise InputError("is a data URL that is not base64-encoded (no ';base64')", field=field)
+    else:
+        data = value
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         if _looks_like_path(value):
-            raise InputError(f"no image file at {value!r}", field=field) from None
+            raise InputError(f"no image file at {value!r:.300}", field=field) from None
         raise InputError("is neither an existing file nor valid base64", field=field) from None
-    try:
-        return Image.open(io.BytesIO(raw))
-    except (UnidentifiedImageError, OSError):
-        raise InputError("is base64 but not an image", field=field) from None
+    if not raw:
+        raise InputError("is an empty base64 string", field=field)
+    return _open_file(io.BytesIO(raw), field, "is base64 but not an image")
 
 
 def load_image(value: Any, field: str = "image") -> Image.Image:
     """Decode one image to an RGB PIL image; errors name ``field``."""
     image = _open(value, field)
+    problem = _pixels_problem(image.size)
+    if problem:
+        raise InputError(problem, field=field)
     try:
         return image.convert("RGB")
-    except OSError as error:
-        raise InputError(f"could not decode the image ({error})", field=field) from None
+    except ValueError as error:  # e.g. "Operation on closed image"
+        raise InputError(f"cannot be read ({error})", field=field) from None
+    except Exception as error:  # a damaged file fails while decoding, in many ways
+        raise InputError(
+            f"could not decode the image ({type(error).__name__}: {error})", field=field
+        ) from None
 
 
 def load_images(values: Sequence[Any], field: str = "image") -> list[Image.Image]:
@@ -73,12 +125,22 @@ def decode_view(view: Mapping[str, Any]) -> Mapping[str, Any]:
 def check_image(value: Any, field: str = "image") -> None:
     """Check an image is readable without decoding all its pixels (used before finetuning starts)."""
     image = _open(value, field)
-    if getattr(image, "fp", None) is None:  # an in-memory PIL image: nothing to check
+    problem = _pixels_problem(image.size)
+    if problem:
+        raise InputError(problem, field=field)
+    if getattr(image, "fp", None) is None:  # an in-memory PIL image: check it is not closed
+        try:
+            image.load()
+        except Exception as error:
+            raise InputError(f"cannot be read ({error})", field=field) from None
         return
     try:
         image.verify()
     except Exception as error:
         raise InputError(f"is a damaged image ({error})", field=field) from None
+    finally:
+        if isinstance(value, str):
+            image.close()
 
 
 def path_to_img(image: str | Sequence[str]) -> Any:

@@ -6,16 +6,17 @@ It runs unchanged on one CPU, one GPU, or several processes started by ``acceler
 from __future__ import annotations
 
 import math
+import operator
 import random
 import warnings
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
-from bpcore.errors import InputError, TrainingError
+from bpcore.errors import BpcoreError, InputError, InputTypeError, TrainingError
 from bpcore.samplers import has_triplet
 
 Step = Callable[[Any, int], torch.Tensor]
@@ -77,23 +78,10 @@ def split_indices(
     least two groups, and the training part keeps every group; when the data cannot give
     that, nothing is held out. Explicit index lists are used as given.
     """
+    check_validation_split(validation_split, count)
     if isinstance(validation_split, (tuple, list)):
-        if len(validation_split) != 2:
-            raise InputError("must be a fraction or (train_indices, val_indices)", field="validation_split")
-        train, val = ([int(i) for i in part] for part in validation_split)
-        for name, part in (("train_indices", train), ("val_indices", val)):
-            bad = [i for i in part if not 0 <= i < count]
-            if bad:
-                raise InputError(
-                    f"index {bad[0]} is outside the {count} examples", field=f"validation_split.{name}"
-                )
-        if not train:
-            raise InputError("no training indices", field="validation_split.train_indices")
+        train, val = ([operator.index(i) for i in part] for part in validation_split)
         return train, val
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
-        raise InputError("must be a fraction or (train_indices, val_indices)", field="validation_split")
-    if not 0 <= validation_split < 1:
-        raise InputError(f"must be in [0, 1), got {validation_split}", field="validation_split")
     if groups is not None:
         from bpcore.samplers import group_split
 
@@ -104,6 +92,117 @@ def split_indices(
     random.Random(seed).shuffle(order)
     val_count = int(count * validation_split)
     return order[val_count:], order[:val_count]
+
+
+_INDEX_LISTS = (list, tuple, range)
+
+
+def check_validation_split(validation_split: Any, count: int | None = None) -> None:
+    """``validation_split`` is a fraction in [0, 1) or ``(train_indices, val_indices)`` of ints below ``count``."""
+    field = "validation_split"
+    usage = "must be a fraction in [0, 1) or a pair (train_indices, val_indices)"
+    if isinstance(validation_split, (tuple, list)):
+        if len(validation_split) != 2:
+            raise InputError(f"{usage}; got a sequence of {len(validation_split)}", field=field)
+        for name, part in zip(("train_indices", "val_indices"), validation_split):
+            if not isinstance(part, _INDEX_LISTS):
+                raise InputTypeError(
+                    f"expected a list of example indices, got {type(part).__name__}", field=f"{field}.{name}"
+                )
+            for position, index in enumerate(part):
+                if isinstance(index, bool) or not hasattr(index, "__index__"):
+                    raise InputTypeError(
+                        f"item {position} is {type(index).__name__} {index!r:.40}, not an integer index",
+                        field=f"{field}.{name}",
+                    )
+                if count is not None and not 0 <= operator.index(index) < count:
+                    raise InputError(
+                        f"index {index} (item {position}) is outside the {count} examples",
+                        field=f"{field}.{name}",
+                    )
+        if not len(validation_split[0]):
+            raise InputError("no training indices", field=f"{field}.train_indices")
+        return
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)):
+        raise InputTypeError(f"{usage}; got {type(validation_split).__name__}", field=field)
+    if not 0 <= validation_split < 1:  # also refuses NaN
+        raise InputError(f"must be in [0, 1), got {validation_split}", field=field)
+
+
+def _check_integer(value: Any, field: str, low: int, optional: bool = False, high: int | None = None) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        expected = "an integer" + (" or None" if optional else "")
+        raise InputTypeError(f"expected {expected}, got {type(value).__name__} {value!r:.40}", field=field)
+    if value < low or (high is not None and value >= high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise InputError(f"must be an integer {bound}, got {value}", field=field)
+
+
+def _is_batch_iterable(value: Any) -> bool:
+    return hasattr(value, "__iter__") and not isinstance(value, (str, bytes, Mapping))
+
+
+def check_fit_options(
+    *,
+    validation_split: Any = 0.15,
+    epochs: Any = 20,
+    batch_size: Any = None,
+    optimal_batch_size: Any = None,
+    early_stopping_epochs: Any = 1,
+    train_dataloader: Any = None,
+    val_dataloader: Any = None,
+    step: Any = None,
+    configure_optimizers: Any = None,
+    seed: Any = None,
+    progress: Any = None,
+    count: int | None = None,
+) -> None:
+    """Check every keyword of :func:`fit` (and of a task's ``finetune``) before any training step.
+
+    Raises :class:`~bpcore.InputError` (or :class:`~bpcore.InputTypeError`) naming the keyword.
+    ``count`` (the number of examples) also checks explicit validation indices.
+    """
+    check_validation_split(validation_split, count)
+    _check_integer(epochs, "epochs", 1)
+    _check_integer(early_stopping_epochs, "early_stopping_epochs", 0)
+    _check_integer(batch_size, "batch_size", 1, optional=True)
+    _check_integer(optimal_batch_size, "optimal_batch_size", 1, optional=True)
+    _check_integer(seed, "seed", 0, optional=True, high=2**32)
+    if progress is not None and not isinstance(progress, bool):
+        raise InputTypeError(f"expected true, false or None, got {type(progress).__name__}", field="progress")
+    for name, function in (("step", step), ("configure_optimizers", configure_optimizers)):
+        if function is not None and not callable(function):
+            raise InputTypeError(f"expected a function, got {type(function).__name__}", field=name)
+    for name, loader in (("train_dataloader", train_dataloader), ("val_dataloader", val_dataloader)):
+        if loader is not None and not _is_batch_iterable(loader):
+            raise InputTypeError(
+                f"expected a DataLoader (or another iterable of batches), got {type(loader).__name__}",
+                field=name,
+            )
+
+
+def _as_loss(loss: Any, where: str) -> torch.Tensor:
+    """The step's result as a 0-dim float tensor, or a :class:`TrainingError` saying what it was."""
+    what = "the step (the model's training_step and the task's loss, or your step=)"
+    if not isinstance(loss, torch.Tensor):
+        raise TrainingError(
+            f"{what} returned {type(loss).__name__} in {where}; it must return the batch's loss "
+            "as a scalar torch.Tensor"
+        )
+    if loss.numel() != 1 or not loss.is_floating_point():
+        raise TrainingError(
+            f"{what} returned a {loss.dtype} tensor of shape {tuple(loss.shape)} in {where}; "
+            "it must return the batch's loss as a scalar float tensor"
+        )
+    return loss.reshape(())
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    from accelerate.utils.memory import should_reduce_batch_size
+
+    return isinstance(error, Exception) and should_reduce_batch_size(error)
 
 
 class _StepModule(torch.nn.Module):
@@ -134,8 +233,9 @@ def _train_epoch(accelerator: Any, wrapper: Any, optimizer: Any, loader: Any, ep
     losses = []
     for batch_idx, batch in enumerate(loader):
         with accelerator.accumulate(wrapper):
-            loss = wrapper(batch, batch_idx)
-            _check_finite(loss, f"training loss in epoch {epoch}, batch {batch_idx}")
+            where = f"epoch {epoch}, batch {batch_idx}"
+            loss = _as_loss(wrapper(batch, batch_idx), where)
+            _check_finite(loss, f"training loss in {where}")
             if loss.requires_grad:
                 accelerator.backward(loss)
             optimizer.step()
@@ -158,7 +258,8 @@ def _validate(accelerator: Any, wrapper: Any, loader: Any, epoch: int) -> float:
     with torch.no_grad():
         for batch_idx, batch in enumerate(loader):
             with scoring_triplets() as count:
-                loss = wrapper(batch, batch_idx).detach()
+                loss = _as_loss(wrapper(batch, batch_idx), f"validation of epoch {epoch}, batch {batch_idx}")
+                loss = loss.detach()
             _check_finite(loss, f"validation loss in epoch {epoch}, batch {batch_idx}")
             # NaN marks a batch that measured nothing; every process gathers as many batches.
             losses.append(torch.full_like(loss.float().reshape(()), math.nan) if count.formed_none else loss)
@@ -233,13 +334,20 @@ def fit(
     from accelerate.utils import DistributedDataParallelKwargs, find_executable_batch_size, set_seed
     from tqdm.auto import tqdm
 
-    for name, value, low in (("epochs", epochs, 1), ("early_stopping_epochs", early_stopping_epochs, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise InputError(f"must be an integer >= {low}, got {value!r}", field=name)
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise InputError(f"must be a positive integer, got {batch_size!r}", field="batch_size")
+    check_fit_options(
+        validation_split=validation_split,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimal_batch_size=optimal_batch_size,
+        early_stopping_epochs=early_stopping_epochs,
+        train_dataloader=train_dataloader,
+        val_dataloader=val_dataloader,
+        step=step,
+        configure_optimizers=configure_optimizers,
+        seed=seed,
+        progress=progress,
+        count=len(dataset),  # type: ignore[arg-type]
+    )
 
     seed = random.randrange(2**31) if seed is None else seed
     set_seed(seed)
@@ -288,9 +396,11 @@ def fit(
                 subset, batch_size=size, shuffle=shuffle, collate_fn=collate_fn, generator=generator
             )
 
-        train = train_dataloader or make(train_indices, True, seed)
-        val = val_dataloader or (
-            train if train_dataloader is not None else make(val_indices, False, seed + 1)
+        train = train_dataloader if train_dataloader is not None else make(train_indices, True, seed)
+        val = (
+            val_dataloader
+            if val_dataloader is not None
+            else (train if train_dataloader is not None else make(val_indices, False, seed + 1))
         )
         return train, val
 
@@ -308,7 +418,19 @@ def fit(
         history.epochs.clear()
         train_loader, val_loader = loaders(size)
         wrapper = _StepModule(model, step)
-        optimizer = configure_optimizers()
+        try:
+            optimizer = configure_optimizers()
+        except BpcoreError:
+            raise
+        except Exception as error:
+            raise TrainingError(
+                f"configure_optimizers failed ({type(error).__name__}: {error})", history
+            ) from error
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise InputTypeError(
+                f"returned {type(optimizer).__name__}; it must return a torch.optim.Optimizer",
+                field="configure_optimizers",
+            )
         wrapper, optimizer, train_loader, val_loader = accelerator.prepare(
             wrapper, optimizer, train_loader, val_loader
         )
@@ -339,6 +461,16 @@ def fit(
                     if early_stopping_epochs and epochs_without_gain >= early_stopping_epochs:
                         history.stopped_early = epoch < epochs
                         break
+        except BpcoreError as error:
+            error.history = history  # type: ignore[attr-defined]
+            raise
+        except Exception as error:
+            if _out_of_memory(error):
+                raise  # find_executable_batch_size retries with a smaller batch
+            raise TrainingError(
+                f"finetuning failed in epoch {len(history.epochs) + 1} ({type(error).__name__}: {error})",
+                history,
+            ) from error
         finally:
             # Also on errors and Ctrl-C: the model is left at its best weights, never half-trained.
             bar.close()
@@ -348,5 +480,10 @@ def fit(
         return history
 
     if batch_size is None and train_dataloader is None:
-        return find_executable_batch_size(run, starting_batch_size=start_batch_size)()
+        try:
+            return find_executable_batch_size(run, starting_batch_size=start_batch_size)()
+        except BpcoreError:
+            raise
+        except Exception as error:  # even a batch of one does not fit in memory
+            raise TrainingError(f"finetuning ran out of memory ({error})", history) from error
     return run(start_batch_size)

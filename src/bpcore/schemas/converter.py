@@ -9,7 +9,7 @@ from typing import Any, NewType, TypeVar
 
 import attrs
 import cattrs
-from cattrs._compat import is_mutable_sequence
+from cattrs._compat import is_mutable_sequence, is_tuple
 from cattrs.cols import list_structure_factory
 from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
@@ -25,9 +25,28 @@ Group = NewType("Group", object)
 converter = cattrs.Converter(forbid_extra_keys=True)
 
 
+def unicode_problem(value: str) -> str | None:
+    """Why ``value`` is not valid Unicode text (None if it is): a lone surrogate such as ``"\\ud800"``.
+
+    Such strings come from broken decoding (e.g. a non-UTF-8 command-line argument); no
+    tokenizer can encode them.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return (
+            f"is not valid Unicode: a lone surrogate {value[error.start]!r} at position {error.start} "
+            "(was it decoded from non-UTF-8 bytes?)"
+        )
+    return None
+
+
 def _strict_str(value: Any, _: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
+    problem = unicode_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -65,6 +84,8 @@ def _image_ref(value: Any, _: Any) -> Any:
 def _group(value: Any, _: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise TypeError(f"expected a group id (integer or string), got {type(value).__name__}")
+    if isinstance(value, str) and unicode_problem(value):
+        raise ValueError(unicode_problem(value))
     return value
 
 
@@ -80,6 +101,13 @@ def _strict_list_factory(list_type: Any) -> Any:
     return structure
 
 
+def _strict_tuple(value: Any, cls: Any) -> Any:
+    # cattrs would turn the string "ab" into the pair ("a", "b").
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"expected a list or tuple, got {type(value).__name__}")
+    return converter._structure_tuple(value, cls)
+
+
 converter.register_structure_hook(str, _strict_str)
 converter.register_structure_hook(int, _strict_int)
 converter.register_structure_hook(float, _strict_float)
@@ -87,6 +115,7 @@ converter.register_structure_hook(bool, _strict_bool)
 converter.register_structure_hook(ImageRef, _image_ref)
 converter.register_structure_hook(Group, _group)
 converter.register_structure_hook_factory(is_mutable_sequence, _strict_list_factory)
+converter.register_structure_hook_func(is_tuple, _strict_tuple)
 
 
 def _format(error: BaseException, expected: Any) -> str:

@@ -87,6 +87,9 @@ class Task:
     finetune: Callable[..., History]
 
     def __init__(self, model: Any = None, device: str | None = None) -> None:
+        from bpcore.devices import resolve_device
+
+        resolve_device(device)  # a device that does not exist here is an InputError naming ``device``
         self.device = device
         self.model = self._resolve_model(model, device)
 
@@ -126,6 +129,9 @@ class Task:
     def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
         from bpcore.protocol import check_answers, inference
 
+        for key, value in model_kwargs.items():
+            if not isinstance(value, bool):
+                raise InputTypeError(f"expected true or false, got {type(value).__name__}", field=key)
         value = structure(data, schema, root="input")
         payload = attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
         if "image" in payload:
@@ -181,10 +187,25 @@ class Task:
         """
         from bpcore.batching import Collator, ExampleDataset
         from bpcore.images import decode_view
-        from bpcore.training import fit
+        from bpcore.training import check_fit_options, fit
 
         name, chosen = self._variant(variant)
         options = self._options(task_options)
+        fit_options = {
+            "validation_split": validation_split,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "optimal_batch_size": optimal_batch_size,
+            "early_stopping_epochs": early_stopping_epochs,
+            "train_dataloader": train_dataloader,
+            "val_dataloader": val_dataloader,
+            "step": step,
+            "configure_optimizers": configure_optimizers,
+            "seed": seed,
+            "progress": progress,
+        }
+        # Every keyword is checked before the data (which may open many images) and before training.
+        check_fit_options(**fit_options)
         if not self._can_finetune():
             raise TaskNotSupportedError(
                 f"{getattr(self.model, 'name', None) or type(self.model).__name__} cannot be finetuned for {self.task!r}; "
@@ -193,6 +214,7 @@ class Task:
         data = structure(params, chosen.params, root="params")
         self._check_data(data)
         examples = chosen.examples(data, options)
+        check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
         self._pre_finetuning(data, name)
         process = self.model.process_batch
         # Models see decoded RGB images in finetuning exactly as at inference.
@@ -233,12 +255,17 @@ class Task:
     def _variant(self, variant: str | None) -> tuple[str, Variant]:
         if not self.variants:
             raise TaskNotSupportedError(f"{self.task!r} has no finetuning")
-        name = variant or next(iter(self.variants))
-        if not isinstance(name, str) or name not in self.variants:
-            raise InputError(
-                f"unknown variant {name!r}; {self.task} has {list(self.variants)}", field="variant"
+        if variant is None:
+            variant = next(iter(self.variants))
+        if not isinstance(variant, str):
+            raise InputTypeError(
+                f"expected one of {list(self.variants)}, got {type(variant).__name__}", field="variant"
             )
-        return name, self.variants[name]
+        if variant not in self.variants:
+            raise InputError(
+                f"unknown variant {variant!r:.100}; {self.task} has {list(self.variants)}", field="variant"
+            )
+        return variant, self.variants[variant]
 
     def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in options.items():
@@ -349,11 +376,15 @@ def adamw(parameters: Any, lr: float) -> torch.optim.Optimizer:
         return torch.optim.AdamW(parameters, lr=lr)
 
 
-def as_batch(value: Any, is_single: Callable[[Any], bool]) -> tuple[list[Any], bool]:
-    """``(items, single)``: wrap a single item in a list, pass lists through."""
+def as_batch(value: Any, is_single: Callable[[Any], bool], field: str = "input") -> tuple[list[Any], bool]:
+    """``(items, single)``: wrap a single item in a list, pass lists through; anything else is an error."""
+    if value is None:
+        raise InputTypeError("expected an item or a list of items, got None", field=field)
     if is_single(value):
         return [value], True
-    return value, False
+    if isinstance(value, (list, tuple)):
+        return list(value), False
+    raise InputTypeError(f"expected an item or a list of items, got {type(value).__name__}", field=field)
 
 
 def is_text(value: Any) -> bool:
@@ -361,7 +392,8 @@ def is_text(value: Any) -> bool:
 
 
 def is_image(value: Any) -> bool:
-    return not isinstance(value, (list, tuple))
+    """A single image: a path or base64 string, or anything else that is no list (checked later)."""
+    return value is not None and not isinstance(value, (list, tuple))
 
 
 def per_item_labels(labels: Any, count: int) -> Any:

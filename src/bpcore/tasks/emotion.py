@@ -40,7 +40,7 @@ class Emotion(TextToTextTask):
 
     def __call__(self, text: str | list[str]) -> Any:
         """An emotion string for a text, a list of them for a list."""
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         return self._infer(TextInput, {"text": texts}, single)
 
     def finetune(

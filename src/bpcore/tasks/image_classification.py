@@ -73,7 +73,7 @@ class ImageClassification(Task):
 
     def __call__(self, image: Any, labels: list[str] | list[list[str]] | None = None, top_k: int = 0) -> Any:
         """Probabilities per label: ``{label: p}`` for an image, a list of them for a list."""
-        images, single = as_batch(image, is_image)
+        images, single = as_batch(image, is_image, "input.image")
         data = {"image": images, "labels": per_item_labels(labels, len(images)), "top_k": top_k}
         return self._infer(ImageClassificationInput, data, single)
 

@@ -63,7 +63,7 @@ class ImageTextVectorisation(Task):
 
     def __call__(self, image: Any, text: str | list[str], return_tensor: bool = False) -> Any:
         """Vectorise an image with its text, or lists of both in the same order."""
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         images = [image] if single else image
         return self._infer(
             ImageTextInput, {"image": images, "text": texts}, single, return_tensor=return_tensor

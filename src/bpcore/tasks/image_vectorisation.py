@@ -72,7 +72,7 @@ class ImageVectorisation(Task):
 
     def __call__(self, image: Any, return_tensor: bool = False) -> Any:
         """Vectorise an image (a vector) or a list of images (a list of vectors)."""
-        images, single = as_batch(image, is_image)
+        images, single = as_batch(image, is_image, "input.image")
         return self._infer(ImageInput, {"image": images}, single, return_tensor=return_tensor)
 
     def _check_data(self, data: Any) -> None:

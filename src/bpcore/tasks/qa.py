@@ -60,7 +60,11 @@ class QA(TextToTextTask):
     ) -> Any:
         """An answer for a question, a list for a list (``context`` may be one for all)."""
         if isinstance(question, str):
-            data = {"question": [question], "context": [context], "prev_qa": [prev_qa or []]}
+            data = {
+                "question": [question],
+                "context": [context],
+                "prev_qa": [[] if prev_qa is None else prev_qa],
+            }
             return self._infer(QAInput, data, True)
         count = len(question) if isinstance(question, (list, tuple)) else 0
         contexts = [context] * count if isinstance(context, str) else context

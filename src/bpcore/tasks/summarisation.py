@@ -39,7 +39,7 @@ class Summarisation(TextToTextTask):
 
     def __call__(self, text: str | list[str]) -> Any:
         """A summary for a text, a list of them for a list."""
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         return self._infer(TextInput, {"text": texts}, single)
 
     def finetune(

@@ -109,7 +109,7 @@ class TextClassification(Task):
         ``multi_label=True`` scores each label on its own (probabilities need not sum to 1),
         as when a text can be about several labels at once.
         """
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         data = {
             "text": texts,
             "labels": per_item_labels(labels, len(texts)),

@@ -57,7 +57,7 @@ class TextGeneration(TextToTextTask):
         With ``num_generations`` above 1, each prompt gets a list of generations. Options left
         as ``None`` use the model's defaults.
         """
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         options = {
             "min_length": min_length,
             "max_length": max_length,

@@ -70,7 +70,7 @@ class TextVectorisation(Task):
 
     def __call__(self, text: str | list[str], return_tensor: bool = False) -> Any:
         """Vectorise a text (a vector) or a list of texts (a list of vectors)."""
-        texts, single = as_batch(text, is_text)
+        texts, single = as_batch(text, is_text, "input.text")
         return self._infer(TextInput, {"text": texts}, single, return_tensor=return_tensor)
 
     def finetune(

@@ -27,7 +27,11 @@ The checks, each failing with a :class:`ConformanceError` that names its rule:
 - ``top-k``, ``return-tensor``, ``image-input-kinds`` where the task has them;
 - ``save-load``: :func:`bpcore.save` then :func:`bpcore.load` answers identically;
 - ``finetuning-learns``: per finetunable task and variant, a short finetune changes the weights,
-  lowers the loss on its own data, leaves the model in eval mode and survives save/load.
+  lowers the loss on its own data, leaves the model in eval mode and survives save/load;
+- ``bad-input``: per task (and per finetunable task and variant), hypothesis-generated malformed
+  input (see :mod:`bpcore.testing.fuzz`) gets a success or a bpcore error naming the field, never
+  a raw ``TypeError``/``KeyError``/``IndexError``/``ValueError``/``RuntimeError``; finetuning
+  rejects it before training. ``bpcore.testing.fuzz.FUZZ_STATS`` counts the cases run.
 """
 
 from __future__ import annotations
@@ -38,8 +42,18 @@ from typing import Any
 import attrs
 
 from bpcore.testing.checks import Check, ConformanceError, model_checks
+from bpcore.testing.fuzz import FUZZ_STATS, fuzz_count
 
-__all__ = ["Candidate", "Check", "ConformanceError", "check_model", "model_checks", "parametrize_with_checks"]
+__all__ = [
+    "FUZZ_STATS",
+    "Candidate",
+    "Check",
+    "ConformanceError",
+    "check_model",
+    "fuzz_count",
+    "model_checks",
+    "parametrize_with_checks",
+]
 
 
 def _adamw(parameters: Iterable[Any]) -> Any:
@@ -57,7 +71,8 @@ class Candidate:
     names tasks whose inference needs a short finetune first (a classifier with no labels of
     its own yet); ``optimizer`` builds the optimizer of the short finetunes (default AdamW,
     learning rate 1e-3, so a tiny model shows learning in a few steps); ``finetune_data``
-    overrides the sample ``params`` per ``(task, variant)``.
+    overrides the sample ``params`` per ``(task, variant)``; ``fuzz_examples`` sets how many
+    malformed inputs the ``bad-input`` rule tries per task call and per finetuning variant.
     """
 
     factory: Callable[[], Any]
@@ -72,6 +87,9 @@ class Candidate:
     optimizer: Callable[[Iterable[Any]], Any] | None = _adamw
     finetune_epochs: int = 4
     plugin: str | None = None
+    #: ``(per task call, per finetuning variant)`` malformed inputs of the ``bad-input`` rule
+    #: (None: :data:`bpcore.testing.fuzz.CALL_EXAMPLES`, :data:`~bpcore.testing.fuzz.FINETUNE_EXAMPLES`).
+    fuzz_examples: tuple[int, int] | None = None
 
     def build(self) -> Any:
         return self.factory()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bpcore.errors import BpcoreError
-from bpcore.testing import samples
+from bpcore.testing import fuzz, samples
 
 if TYPE_CHECKING:
     from bpcore.testing import Candidate
@@ -370,6 +370,7 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
             yield Check("return-tensor", task, partial(_with_task, check_return_tensor, task))
         if task.startswith("image"):
             yield Check("image-input-kinds", task, partial(_with_task, check_image_input_kinds, task))
+        yield Check("bad-input", task, partial(_with_task, fuzz.check_bad_input, task))
     for task in candidate.finetunable:
         for variant in _variants(task):
             if (task, variant) in candidate.skip_variants:
@@ -378,6 +379,12 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
                 "finetuning-learns",
                 task,
                 partial(_with_variant, check_finetuning_learns, task, variant),
+                variant,
+            )
+            yield Check(
+                "bad-input",
+                task,
+                partial(_with_variant, fuzz.check_bad_finetune_input, task, variant),
                 variant,
             )
 
