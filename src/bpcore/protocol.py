@@ -58,6 +58,9 @@ def _json_problem(value: Any, depth: int = 0) -> str | None:
                 return problem
         return None
     if isinstance(value, dict):
+        # Classification answers are flat {label: probability}: check them without recursing per label.
+        if all(type(key) is str and type(item) is float for key, item in value.items()):
+            return None if all(math.isfinite(item) for item in value.values()) else "a non-finite number"
         for key, item in value.items():
             if not isinstance(key, str):
                 return f"a dict key of type {type(key).__name__}"

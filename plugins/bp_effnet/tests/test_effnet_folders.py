@@ -1,4 +1,4 @@
-"""Finetuning data as one sub-folder per label: bp_effnet.folders.images_and_labels."""
+"""Finetuning data as one sub-folder per label: bpcore.folders.images_and_labels, through the task."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import pytest
 from tiny_effnet import write_label_folders
 
 import bpcore
-from bp_effnet.folders import images_and_labels
-from bpcore.images import load_images
+from bpcore.folders import images_and_labels
 
 
 def test_sub_folder_names_become_labels(tmp_path):
@@ -42,10 +41,11 @@ def test_folder_errors_name_the_field(tmp_path):
 
 
 def test_a_folder_finetunes_the_model(tmp_path, tiny_effnet):
-    images, labels = images_and_labels(write_label_folders(tmp_path / "photos", per_label=3))
+    root = write_label_folders(tmp_path / "photos", per_label=3)
     ic = bpcore.ImageClassification(tiny_effnet)
-    # Until the core decodes finetuning images (and reads folders itself), decode them here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ic.finetune({"images": load_images(images), "labels": labels}, epochs=1, batch_size=9)
-    assert set(ic(load_images(images[:1]))[0]) == {"red", "green", "blue"}
+        ic.finetune({"images": str(root)}, epochs=1, batch_size=9)
+    assert set(ic(images_and_labels(root)[0][:1])[0]) == {"red", "green", "blue"}
+    with pytest.raises(bpcore.InputError, match=r"params\.images"):
+        ic.finetune({"images": str(tmp_path / "missing")})

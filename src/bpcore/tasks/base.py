@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Union
 
@@ -211,10 +212,13 @@ class Task:
                 f"{getattr(self.model, 'name', None) or type(self.model).__name__} cannot be finetuned for {self.task!r}; "
                 f"finetunable models: {[m['name'] for m in self.list_models() if self.task in m['finetunable']]}"  # type: ignore[index,union-attr]
             )
-        data = structure(params, chosen.params, root="params")
+        data = structure(self._prepare_params(params), chosen.params, root="params")
         self._check_data(data)
         examples = chosen.examples(data, options)
         check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
+        # Seeded before pre_finetuning, so a head it builds starts the same for the same seed.
+        seed = random.randrange(2**31) if seed is None else seed
+        torch_seed(seed)
         self._pre_finetuning(data, name)
         process = self.model.process_batch
         # Models see decoded RGB images in finetuning exactly as at inference.
@@ -282,6 +286,10 @@ class Task:
         return callable(getattr(self.model, "process_batch", None)) and callable(
             getattr(self.model, "training_step", None)
         )
+
+    def _prepare_params(self, params: Any) -> Any:
+        """Turn a shorthand of ``params`` into the task's schema (e.g. a folder of labelled images)."""
+        return params
 
     def _check_data(self, data: Any) -> None:
         """Check the data before any training starts (e.g. that every image opens)."""
@@ -363,6 +371,13 @@ class Task:
         from bpcore.saving import save
 
         return save(self.model, name=name, description=description, details=details, **kwargs)
+
+
+def torch_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices), as Accelerate does for a run."""
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
 
 
 def adamw(parameters: Any, lr: float) -> torch.optim.Optimizer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from bpcore.training import History
 
 from bpcore.batching import Example
+from bpcore.errors import InputError
 from bpcore.schemas import (
     ImageClassificationInput,
     ImageClassificationParams,
@@ -77,6 +79,20 @@ class ImageClassification(Task):
         data = {"image": images, "labels": per_item_labels(labels, len(images)), "top_k": top_k}
         return self._infer(ImageClassificationInput, data, single)
 
+    def _prepare_params(self, params: Any) -> Any:
+        # A folder holding one sub-folder of images per label: the common layout of image data.
+        if isinstance(params, Mapping) and isinstance(params.get("images"), (str, os.PathLike)):
+            if "labels" in params:
+                raise InputError(
+                    "give either a folder of label sub-folders as images, or images with labels",
+                    field="params.labels",
+                )
+            from bpcore.folders import images_and_labels
+
+            images, labels = images_and_labels(params["images"], field="params.images")
+            return {**params, "images": images, "labels": labels}
+        return params
+
     def _check_data(self, data: Any) -> None:
         check_images(data, ("images",))
 
@@ -111,7 +127,9 @@ class ImageClassification(Task):
         configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
-        """Finetune on ``{"images", "labels"}``; see :meth:`Task._finetune`.
+        """Finetune on ``{"images", "labels"}``, or ``{"images": "folder"}`` with a sub-folder per label.
+
+        See :meth:`Task._finetune`.
 
         ``variant``: ``"single_label"`` (a label per image) or ``"multi_label"`` (a list per image).
         """

@@ -10,7 +10,7 @@ Example::
 
     ic = bpcore.ImageClassification(EfficientNet("efficientnet-b0"))      # ImageNet weights (online once)
     ic("dog.png", top_k=3)                       # {"beagle": 0.71, "English foxhound": 0.12, ...}
-    ic.finetune({"images": "photos/"})           # one sub-folder per label (see bp_effnet.folders)
+    ic.finetune({"images": "photos/"})           # one sub-folder per label (see bpcore.folders)
 """
 
 from __future__ import annotations

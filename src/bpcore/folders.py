@@ -1,7 +1,6 @@
 """Finetuning data laid out as one folder per label: ``photos/beagle/1.jpg``, ``photos/dachshund/7.png``.
 
-Family-independent (no torch, no timm): bpcore's image-classification task can call it when
-``params["images"]`` is a folder path.
+``ImageClassification.finetune({"images": "photos"})`` reads it with :func:`images_and_labels`.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ def images_and_labels(
 
         images, labels = images_and_labels("photos")
         # (["photos/beagle/1.jpg", "photos/dachshund/7.png"], ["beagle", "dachshund"])
-        bpcore.ImageClassification(model).finetune({"images": images, "labels": labels})
+        bpcore.ImageClassification(model).finetune({"images": "photos"})     # the same, in one step
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
