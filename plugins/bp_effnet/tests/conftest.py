@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def one_torch_thread() -> Iterator[None]:
     """One thread: on a small shared machine, two OpenMP threads contending with other processes
     ran training steps 10-20x slower than one (measured: 17 ms against 160-340 ms an image)."""
@@ -22,8 +22,10 @@ def one_torch_thread() -> Iterator[None]:
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:  # only bp-effnet's tests: the rest of the session keeps its threads
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,19 @@ from tiny_hf import tiny_gpt2_folder, tiny_nli_folder, tiny_t5_folder  # noqa: E
 
 import bpcore  # noqa: E402
 
-# Two cores shared by several test runs: tiny models spend most of their time waiting for a
-# second thread, so one thread runs them several times faster (this changes no result).
-torch.set_num_threads(1)
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models spend most of their time waiting for a second thread: one runs them faster.
+
+    Only for bp-hf's tests: the rest of the session keeps its threads.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
