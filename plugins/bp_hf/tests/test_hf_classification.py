@@ -190,7 +190,7 @@ def test_multi_label_finetuning_gives_independent_probabilities(tmp_path):
     assert all(0 <= p <= 1 for p in answer.values())
     assert answer["sports"] > 0.5 and answer["weather"] > 0.5 and answer["politics"] < 0.5
     loaded = bpcore.load(bpcore.save(tc.model, "tiny-multi"))
-    assert bpcore.TextClassification(loaded)("the team won in the rain") == answer
+    assert bpcore.TextClassification(loaded)("the team won in the rain") == pytest.approx(answer, abs=1e-6)
 
 
 def test_a_pretrained_minilm_learns_topics_that_generalise_to_unseen_texts():

@@ -296,6 +296,16 @@ class HFTextGenerationModel(HFModel):
         arguments = generation_arguments(options, {**self.generation_defaults, **(defaults or {})})
         generations = int(arguments.get("num_return_sequences", 1))
         ids = self.encode(texts, max_input_length)
+        if not self.is_encoder_decoder:
+            # An empty prompt gives a causal model nothing to continue: start it at start-of-text.
+            start = (
+                self.tokenizer.bos_token_id
+                if self.tokenizer.bos_token_id is not None
+                else self.tokenizer.eos_token_id
+            )
+            for item in ids:
+                if not item["input_ids"] and start is not None:
+                    item["input_ids"] = [start]
         answers: list[Any] = [None] * len(ids)
         side = "right" if self.is_encoder_decoder else "left"
         with torch.inference_mode():
