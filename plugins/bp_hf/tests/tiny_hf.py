@@ -28,9 +28,16 @@ WORDS = (
 ).split()
 
 
-def _corpus() -> list[str]:
-    lines = [" ".join(WORDS[i : i + 8]) for i in range(0, len(WORDS), 8)]
-    return lines * 3 + [word for word in WORDS]
+def _vocabulary(specials: list[str]) -> dict[str, int]:
+    """Specials, every word of ``WORDS``, and single characters so unseen words still tokenize.
+
+    Built, not trained: ``WordPieceTrainer`` breaks frequency ties in hash order, so a trained
+    vocabulary (its tokens and their ids) differed between processes and so did the tiny models'
+    answers.
+    """
+    characters = sorted({character for word in WORDS for character in word} | set("0123456789"))
+    tokens = [*specials, *characters, *(f"##{character}" for character in characters), *sorted(set(WORDS))]
+    return {token: index for index, token in enumerate(dict.fromkeys(tokens))}
 
 
 def train_tokenizer(
@@ -38,19 +45,21 @@ def train_tokenizer(
     *,
     kind: str,
     model_max_length: int = 512,
-    vocab_size: int = 600,
 ):
-    """Train a word-level WordPiece tokenizer offline and save it (``kind``: t5, gpt2 or bert)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    """Build a word-level WordPiece tokenizer offline and save it (``kind``: t5, gpt2 or bert).
+
+    The same vocabulary, in the same order, in every process.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     specials = ["<pad>", "</s>", "<unk>", "[CLS]", "[SEP]"]
-    tokenizer = Tokenizer(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=30))
+    tokenizer = Tokenizer(
+        models.WordPiece(vocab=_vocabulary(specials), unk_token="<unk>", max_input_chars_per_word=30)
+    )
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=1)
-    tokenizer.train_from_iterator(_corpus(), trainer)
     ids = {token: tokenizer.token_to_id(token) for token in specials}
     if kind == "t5":
         tokenizer.post_processor = processors.TemplateProcessing(
@@ -98,8 +107,18 @@ def tiny_t5_folder(folder: Path, *, model_max_length: int = 512, seed: int = 0) 
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    T5ForConditionalGeneration(config).save_pretrained(str(folder))
+    model = T5ForConditionalGeneration(config)
+    _suppress_specials(model, tokenizer)
+    model.save_pretrained(str(folder))
     return folder
+
+
+def _suppress_specials(model, tokenizer) -> None:
+    """Untrained weights favour some token at random, often ``<pad>``: the tiny models then
+    "write" nothing but special tokens, which decode to ''. A trained model never writes them,
+    so generation leaves them out, as a saved ``generation_config`` may ask."""
+    specials = [tokenizer.convert_tokens_to_ids(token) for token in ("<pad>", "<unk>", "[CLS]", "[SEP]")]
+    model.generation_config.suppress_tokens = specials
 
 
 def tiny_gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
@@ -120,7 +139,9 @@ def tiny_gpt2_folder(folder: Path, *, seed: int = 0) -> Path:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    GPT2LMHeadModel(config).save_pretrained(str(folder))
+    model = GPT2LMHeadModel(config)
+    _suppress_specials(model, tokenizer)
+    model.save_pretrained(str(folder))
     return folder
 
 
