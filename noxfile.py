@@ -61,7 +61,8 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run pytest over tests/, plugins/ and examples/ (arguments after ``--`` go to pytest)."""
-    _install_everything(session, "pytest", "hypothesis>=6.100")
+    # The plot and tensorboard extras too, so their tests run.
+    _install_everything(session, "pytest", "hypothesis>=6.100", "matplotlib>=3.7", "tensorboard>=2.14")
     session.run("pytest", *session.posargs)
 
 

@@ -9,8 +9,6 @@ from contextvars import ContextVar
 import attrs
 import torch
 import torch.nn.functional as F
-from pytorch_metric_learning import distances, losses, miners, reducers
-from pytorch_metric_learning.utils import loss_and_miner_utils
 
 
 @attrs.define
@@ -71,6 +69,10 @@ class TripletSemiHardLoss(torch.nn.Module):
     """
 
     def __init__(self, margin: float = 1.0):
+        # Imported here: pytorch-metric-learning imports scipy.stats (seconds), which runs
+        # that do not mine triplets never need.
+        from pytorch_metric_learning import distances, losses, miners, reducers
+
         super().__init__()
         distance = distances.LpDistance(normalize_embeddings=True, p=2)
         self.semihard = miners.TripletMarginMiner(
@@ -87,6 +89,8 @@ class TripletSemiHardLoss(torch.nn.Module):
     def forward(self, embeddings: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
         scoring = _SCORING.get()
         if scoring is not None:
+            from pytorch_metric_learning.utils import loss_and_miner_utils
+
             triplets = loss_and_miner_utils.get_all_triplets_indices(groups)
             loss = self.all_triplets_loss(embeddings, groups, triplets)
         else:

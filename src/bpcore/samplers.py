@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 import random
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 
 from torch.utils.data import Sampler
 
@@ -143,7 +143,8 @@ class GroupBatchSampler(Sampler[list[int]]):
         rng.shuffle(singles)
         return ordered, singles
 
-    def _plan(self, epoch: int) -> list[list[int]]:
+    def plan(self, epoch: int) -> list[list[int]]:
+        """The batches of ``epoch`` (0-based): the same for the same seed and epoch."""
         chunks, singles = self._chunks(random.Random(self.seed + epoch))
         batches: list[list[int]] = []
         current: list[int] = []
@@ -163,9 +164,59 @@ class GroupBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._plan(self.epoch)
+        batches = self.plan(self.epoch)
         self.epoch += 1
         yield from batches
 
     def __len__(self) -> int:
-        return len(self._plan(self.epoch))
+        return len(self.plan(self.epoch))
+
+
+def shuffled_batches(count: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Batches of ``range(count)`` shuffled from ``seed`` and ``epoch`` alone.
+
+    The order of an epoch does not depend on the epochs before it, so a run resumed from a
+    checkpoint sees the batches an uninterrupted run would.
+    """
+    order = list(range(count))
+    random.Random(seed * 100_003 + epoch).shuffle(order)
+    return [order[i : i + batch_size] for i in range(0, count, batch_size)]
+
+
+class ProcessShard(Sampler[list[int]]):
+    """This process's share of each batch ``plan(epoch)`` gives, in a run of ``num_processes``.
+
+    Each batch is cut into ``num_processes`` contiguous parts whose sizes differ by at most
+    one, so every process takes a step on every batch and the processes together see exactly
+    the batches one process would: a run's result does not depend on how many processes ran
+    it. A batch smaller than ``num_processes`` joins the batch before it. ``set_epoch``
+    chooses the epoch (0-based) whose batches are given.
+    """
+
+    def __init__(
+        self, plan: Callable[[int], list[list[int]]], process_index: int = 0, num_processes: int = 1
+    ):
+        self.plan, self.process_index, self.num_processes = plan, process_index, num_processes
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def whole_batches(self) -> list[list[int]]:
+        """The epoch's batches, before they are shared out."""
+        whole: list[list[int]] = []
+        for batch in self.plan(self.epoch):
+            if whole and len(batch) < self.num_processes:
+                whole[-1] = whole[-1] + list(batch)
+            else:
+                whole.append(list(batch))
+        return whole
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.whole_batches():
+            start = self.process_index * len(batch) // self.num_processes
+            end = (self.process_index + 1) * len(batch) // self.num_processes
+            yield batch[start:end]
+
+    def __len__(self) -> int:
+        return len(self.whole_batches())

@@ -283,7 +283,36 @@ def save(
 
         bpcore.save(model, "my-model", description="Predicts sentiment")
         model = bpcore.load("my-model")
+
+    In a multi-process run (``torchrun``, ``accelerate launch``) only the main process writes;
+    the others wait for it and return the same folder.
     """
+    from bpcore.distributed import process_index, wait_for_processes, world_size
+
+    arguments = (model, name, description, tasks, details, path)
+    if world_size() == 1:
+        return _save(*arguments, pickle=pickle, overwrite=overwrite)
+    if process_index() == 0:
+        try:
+            return _save(*arguments, pickle=pickle, overwrite=overwrite)
+        finally:
+            wait_for_processes()
+    wait_for_processes()
+    name = name or getattr(model, "name", None)
+    return Path(path).expanduser() if path is not None else home() / name  # type: ignore[operator]
+
+
+def _save(
+    model: Any,
+    name: str | None,
+    description: str | None,
+    tasks: Sequence[str] | str | None,
+    details: Mapping[str, Any] | None,
+    path: str | os.PathLike[str] | None,
+    *,
+    pickle: bool,
+    overwrite: bool,
+) -> Path:
     from bpcore.models.base import BaseModel
 
     name = name or getattr(model, "name", None)

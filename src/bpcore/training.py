@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import math
 import operator
+import os
 import random
+import time
 import warnings
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset
 
 from bpcore.errors import BpcoreError, InputError, InputTypeError, TrainingError
 from bpcore.samplers import has_triplet
 
 Step = Callable[[Any, int], torch.Tensor]
-MakeBatchSampler = Callable[[Sequence[int], int, int], Sampler]
+#: ``make_batch_plan(indices, batch_size, seed)`` gives ``plan(epoch)``: the epoch's batches, as positions in ``indices``.
+MakeBatchPlan = Callable[[Sequence[int], int, int], Callable[[int], list[list[int]]]]
 
 
 class BpcoreWarning(UserWarning):
@@ -29,9 +32,13 @@ class BpcoreWarning(UserWarning):
 
 @attrs.frozen
 class EpochRecord:
+    """One epoch: its mean training and validation losses, how long it took, its last learning rate."""
+
     epoch: int
     train_loss: float
     val_loss: float
+    seconds: float = 0.0
+    learning_rate: float | None = None
 
 
 @attrs.define
@@ -49,6 +56,12 @@ class History:
     batch_size: int | None = None
     gradient_accumulation_steps: int = 1
     seed: int | None = None
+    #: The number of processes that trained (``torchrun`` / ``accelerate launch``).
+    num_processes: int = 1
+    #: The epoch a resumed run continued after (``resume=True``), else None.
+    resumed_after_epoch: int | None = None
+    #: The training loss of every batch, in order (the mean over processes).
+    step_losses: list[float] = attrs.field(factory=list)
 
     @property
     def train_loss(self) -> list[float]:
@@ -59,7 +72,19 @@ class History:
         return [record.val_loss for record in self.epochs]
 
     def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
         return attrs.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
+        fields = dict(data)
+        fields["epochs"] = [EpochRecord(**record) for record in fields.get("epochs", [])]
+        return cls(**fields)
+
+    @property
+    def seconds(self) -> float:
+        """The time the recorded epochs took."""
+        return sum(record.seconds for record in self.epochs)
 
     def __len__(self) -> int:
         return len(self.epochs)
@@ -158,6 +183,7 @@ def check_fit_options(
     seed: Any = None,
     progress: Any = None,
     count: int | None = None,
+    **loop_options: Any,
 ) -> None:
     """Check every keyword of :func:`fit` (and of a task's ``finetune``) before any training step.
 
@@ -172,6 +198,7 @@ def check_fit_options(
     _check_integer(seed, "seed", 0, optional=True, high=2**32)
     if progress is not None and not isinstance(progress, bool):
         raise InputTypeError(f"expected true, false or None, got {type(progress).__name__}", field="progress")
+    check_loop_options(**loop_options)
     for name, function in (("step", step), ("configure_optimizers", configure_optimizers)):
         if function is not None and not callable(function):
             raise InputTypeError(f"expected a function, got {type(function).__name__}", field=name)
@@ -181,6 +208,80 @@ def check_fit_options(
                 f"expected a DataLoader (or another iterable of batches), got {type(loader).__name__}",
                 field=name,
             )
+
+
+#: ``mixed_precision`` values, handed to Accelerate.
+MIXED_PRECISIONS = ("no", "fp16", "bf16")
+
+
+@attrs.frozen
+class LoopOptions:
+    """How the loop trains, beyond the spec's options; the keywords of every task's ``finetune``.
+
+    - ``gradient_accumulation_steps``: batches whose gradients add up before each optimizer step.
+    - ``mixed_precision``: ``"no"``, ``"fp16"`` (GPUs) or ``"bf16"``, handed to Accelerate.
+    - ``max_grad_norm``: clip the gradients' total norm to this before each step.
+    - ``lr_scheduler`` (``"constant"``, ``"linear"``, ``"cosine"``) after a linear warm-up over
+      ``warmup_ratio`` of the optimizer steps.
+    - ``checkpoint_dir``: save a checkpoint at each epoch end (see :mod:`bpcore.checkpoints`),
+      keeping the last ``keep_checkpoints``; ``resume=True`` continues the run checkpointed
+      there (or starts one, when there is none yet).
+    - ``log_with``: Accelerate trackers (``"tensorboard"``, ``"wandb"``, ...) to hand the
+      per-step and per-epoch losses and the learning rate to, writing under ``log_dir``.
+    """
+
+    gradient_accumulation_steps: int | None = None
+    mixed_precision: str = "no"
+    max_grad_norm: float | None = None
+    lr_scheduler: str = "constant"
+    warmup_ratio: float = 0.0
+    checkpoint_dir: str | os.PathLike[str] | None = None
+    resume: bool = False
+    keep_checkpoints: int | None = 2
+    log_with: str | Sequence[str] | None = None
+    log_dir: str | os.PathLike[str] = "runs"
+
+
+_LOOP_OPTIONS = {field.name: field for field in attrs.fields(LoopOptions)}
+
+
+def check_loop_options(**options: Any) -> LoopOptions:
+    """:class:`LoopOptions` from keywords (None means the default), each checked by name."""
+    from bpcore.schedules import LR_SCHEDULERS
+
+    unknown = set(options) - set(_LOOP_OPTIONS)
+    if unknown:
+        raise InputTypeError(f"unknown finetuning option(s) {sorted(unknown)}", field=sorted(unknown)[0])
+    given = {key: value for key, value in options.items() if value is not None}
+    _check_integer(given.get("gradient_accumulation_steps"), "gradient_accumulation_steps", 1, optional=True)
+    _check_integer(given.get("keep_checkpoints"), "keep_checkpoints", 1, optional=True)
+    for name, choices in (("mixed_precision", MIXED_PRECISIONS), ("lr_scheduler", LR_SCHEDULERS)):
+        if name in given and given[name] not in choices:
+            raise InputError(f"must be one of {list(choices)}, got {given[name]!r:.60}", field=name)
+    for name, low, high in (("max_grad_norm", 0.0, math.inf), ("warmup_ratio", 0.0, 1.0)):
+        value = given.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputTypeError(f"expected a number, got {type(value).__name__}", field=name)
+        if not (low < value < high if name == "max_grad_norm" else low <= value < high):
+            bounds = "> 0" if name == "max_grad_norm" else "in [0, 1)"
+            raise InputError(f"must be {bounds}, got {value}", field=name)
+    for name in ("checkpoint_dir", "log_dir"):
+        if name in given and not isinstance(given[name], (str, os.PathLike)):
+            raise InputTypeError(f"expected a folder path, got {type(given[name]).__name__}", field=name)
+    if "resume" in given and not isinstance(given["resume"], bool):
+        raise InputTypeError(f"expected true or false, got {type(given['resume']).__name__}", field="resume")
+    if given.get("resume") and "checkpoint_dir" not in given:
+        raise InputError("needs checkpoint_dir: the folder the run saved its checkpoints in", field="resume")
+    trackers = given.get("log_with")
+    if trackers is not None:
+        names = [trackers] if isinstance(trackers, str) else trackers
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+            raise InputTypeError(
+                "expected a tracker name or a list of names, e.g. 'tensorboard'", field="log_with"
+            )
+    return LoopOptions(**given)
 
 
 def _as_loss(loss: Any, where: str) -> torch.Tensor:
@@ -228,7 +329,21 @@ def _check_finite(loss: torch.Tensor, what: str) -> None:
         )
 
 
-def _train_epoch(accelerator: Any, wrapper: Any, optimizer: Any, loader: Any, epoch: int) -> float:
+@attrs.define
+class _Run:
+    """What one attempt of :func:`fit` trains with (a new one after an out-of-memory retry)."""
+
+    accelerator: Any
+    wrapper: Any
+    optimizer: Any
+    scheduler: Any
+    options: LoopOptions
+    global_step: int = 0
+
+
+def _train_epoch(run: _Run, loader: Any, epoch: int, on_batch: Callable[[int], None]) -> list[torch.Tensor]:
+    """One epoch of training; the loss of each batch (this process's share), undetached from nothing."""
+    accelerator, wrapper, optimizer = run.accelerator, run.wrapper, run.optimizer
     wrapper.train()
     losses = []
     for batch_idx, batch in enumerate(loader):
@@ -238,10 +353,26 @@ def _train_epoch(accelerator: Any, wrapper: Any, optimizer: Any, loader: Any, ep
             _check_finite(loss, f"training loss in {where}")
             if loss.requires_grad:
                 accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad()
+            if accelerator.sync_gradients:
+                if run.options.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(wrapper.parameters(), run.options.max_grad_norm)
+                optimizer.step()
+                if run.scheduler is not None and not accelerator.optimizer_step_was_skipped:
+                    run.scheduler.step()
+                optimizer.zero_grad()
         losses.append(loss.detach())
-    return _mean(accelerator, losses)
+        run.global_step += 1
+        if run.options.log_with:
+            accelerator.log(
+                {"train/loss": float(losses[-1]), "train/learning_rate": _learning_rate(optimizer)},
+                step=run.global_step,
+            )
+        on_batch(batch_idx)
+    return losses
+
+
+def _learning_rate(optimizer: Any) -> float:
+    return float(optimizer.param_groups[0]["lr"])
 
 
 def _validate(accelerator: Any, wrapper: Any, loader: Any, epoch: int) -> float:
@@ -263,19 +394,23 @@ def _validate(accelerator: Any, wrapper: Any, loader: Any, epoch: int) -> float:
             _check_finite(loss, f"validation loss in epoch {epoch}, batch {batch_idx}")
             # NaN marks a batch that measured nothing; every process gathers as many batches.
             losses.append(torch.full_like(loss.float().reshape(()), math.nan) if count.formed_none else loss)
-    if not losses:
-        return math.nan
-    stacked = torch.stack([loss.float().reshape(()) for loss in losses]).to(accelerator.device)
-    gathered = accelerator.gather_for_metrics(stacked)
+    gathered = _gather(accelerator, losses)
     measured = gathered[~torch.isnan(gathered)]
     return float(measured.mean()) if measured.numel() else math.nan
 
 
-def _mean(accelerator: Any, losses: list[torch.Tensor]) -> float:
+def _gather(accelerator: Any, losses: list[torch.Tensor]) -> torch.Tensor:
+    """Every process's batch losses, as a (processes, batches) tensor on the CPU."""
     if not losses:
-        return math.nan
+        return torch.empty(0)
     stacked = torch.stack([loss.float().reshape(()) for loss in losses]).to(accelerator.device)
-    return float(accelerator.gather_for_metrics(stacked).mean())
+    return accelerator.gather(stacked).reshape(-1, len(losses)).cpu()
+
+
+def _batch_losses(accelerator: Any, losses: list[torch.Tensor]) -> list[float]:
+    """The loss of each batch, averaged over the processes that shared it."""
+    gathered = _gather(accelerator, losses)
+    return gathered.mean(dim=0).tolist() if gathered.numel() else []
 
 
 def _with_triplets(batches: list[list[int]], groups: Sequence[Hashable]) -> list[list[int]]:
@@ -302,7 +437,7 @@ def fit(
     step: Step,
     configure_optimizers: Callable[[], torch.optim.Optimizer],
     collate_fn: Callable[[list[Any]], Any] | None = None,
-    make_batch_sampler: MakeBatchSampler | None = None,
+    make_batch_plan: MakeBatchPlan | None = None,
     validation_split: float | tuple[Sequence[int], Sequence[int]] = 0.15,
     epochs: int = 20,
     batch_size: int | None = None,
@@ -314,14 +449,20 @@ def fit(
     groups: Sequence[Hashable] | None = None,
     cpu: bool = False,
     progress: bool | None = None,
+    **loop_options: Any,
 ) -> History:
     """Finetune ``model`` on ``dataset`` and return the :class:`History`.
 
     ``step(batch, batch_idx)`` returns the loss of a batch. After training the weights of
     the epoch with the best validation loss are loaded back. With ``batch_size=None`` the
     batch starts at ``optimal_batch_size`` (at most the data size) and shrinks on
-    out-of-memory errors, and gradients accumulate so that each optimizer step still sees
-    about as many examples.
+    out-of-memory errors (each retry starts again from the weights the run began with), and
+    gradients accumulate so that each optimizer step still sees about as many examples.
+    ``loop_options`` are :class:`LoopOptions`.
+
+    Under several processes (``torchrun``, ``accelerate launch``), ``batch_size`` is the
+    batch of the whole run: each process takes its share of every batch, so the run ends
+    as a single process would (up to rounding, and to dropout's per-process randomness).
 
     ``groups[i]`` is the group of example ``i`` for triplet finetuning: a fractional split
     then holds out by group (see :func:`split_indices`), and a validation part on which no
@@ -330,9 +471,10 @@ def fit(
     merged with the next batch, and a validation loss that measured no triplet never counts
     as an improvement.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, find_executable_batch_size, set_seed
-    from tqdm.auto import tqdm
+    from accelerate import PartialState
+    from accelerate.utils import find_executable_batch_size, set_seed
+
+    from bpcore import checkpoints
 
     check_fit_options(
         validation_split=validation_split,
@@ -348,10 +490,23 @@ def fit(
         progress=progress,
         count=len(dataset),  # type: ignore[arg-type]
     )
+    options = check_loop_options(**loop_options)
+    state = PartialState(cpu=cpu)
 
+    resume_from = resumed = None
+    if options.resume:
+        resume_from = checkpoints.latest_checkpoint(options.checkpoint_dir)  # type: ignore[arg-type]
+        if resume_from is None:
+            _warn(
+                state,
+                f"resume: no checkpoint in {options.checkpoint_dir} yet, so the run starts from the beginning",
+            )
+        else:
+            resumed = checkpoints.read_loop_state(resume_from)
+            seed = resumed["history"]["seed"] if seed is None else seed
     seed = random.randrange(2**31) if seed is None else seed
     set_seed(seed)
-    history = History(seed=seed)
+    history = History(seed=seed, num_processes=state.num_processes)
 
     train_indices, val_indices = split_indices(len(dataset), validation_split, seed, groups)  # type: ignore[arg-type]
     if val_dataloader is not None:
@@ -370,31 +525,64 @@ def fit(
             reason = "holds no triplet (it needs two groups, one with a same-group pair)"
         if reason is not None:
             history.validated_on = "training data"
-            warnings.warn(
+            _warn(
+                state,
                 f"the validation split ({validation_split!r} of {len(dataset)} examples) {reason}: "  # type: ignore[arg-type]
                 "validating on the training data, so early stopping only sees the training loss",
-                BpcoreWarning,
-                stacklevel=4,
             )
             val_indices = train_indices
 
     optimal: int = optimal_batch_size or getattr(model, "optimal_batch_size", 16)
     start_batch_size = min(batch_size or optimal, len(train_indices))
 
-    def loaders(size: int) -> tuple[DataLoader, DataLoader]:
-        def make(indices: Sequence[int], shuffle: bool, part_seed: int) -> DataLoader:
-            subset = Subset(dataset, list(indices))
-            if make_batch_sampler is not None:
-                sampler = make_batch_sampler(indices, size, part_seed)
-                # Validation batches stay the same every epoch, so in-batch losses compare across epochs.
-                batches = sampler if shuffle else list(sampler)
-                if not shuffle and groups is not None:
-                    batches = _with_triplets(batches, [groups[i] for i in indices])
-                return DataLoader(subset, batch_sampler=batches, collate_fn=collate_fn)
-            generator = torch.Generator().manual_seed(part_seed)
-            return DataLoader(
-                subset, batch_size=size, shuffle=shuffle, collate_fn=collate_fn, generator=generator
+    def fingerprint(size: int, accumulation: int) -> dict[str, Any]:
+        # What must match for a checkpoint to continue this run; the number of processes need not.
+        return {
+            "examples": len(dataset),  # type: ignore[arg-type]
+            "split": [len(train_indices), len(val_indices), hash(tuple(train_indices)) % 2**31],
+            "batch_size": size,
+            "gradient_accumulation_steps": accumulation,
+            "lr_scheduler": [options.lr_scheduler, options.warmup_ratio],
+        }
+
+    if resumed is not None:
+        # The resumed run keeps the batch it ran with (an out-of-memory retry may have shrunk it).
+        start_batch_size = resumed["fingerprint"]["batch_size"] if batch_size is None else batch_size
+        expected = fingerprint(start_batch_size, resumed["fingerprint"]["gradient_accumulation_steps"])
+        if resumed["fingerprint"] != expected or start_batch_size != resumed["fingerprint"]["batch_size"]:
+            raise InputError(
+                f"the checkpoint in {resume_from} was written by a run on other data, another batch size "
+                "or another learning-rate schedule "
+                f"({resumed['fingerprint']}, this run: {expected}); resume with the same data and options, "
+                "or give a new checkpoint_dir",
+                field="resume",
             )
+
+    def loaders(size: int) -> tuple[Any, Any]:
+        from accelerate.data_loader import DataLoaderShard
+
+        from bpcore.samplers import ProcessShard, shuffled_batches
+
+        def make(indices: Sequence[int], shuffle: bool, part_seed: int) -> Any:
+            if make_batch_plan is not None:
+                positions = make_batch_plan(indices, size, part_seed)
+                if not shuffle:
+                    # Validation batches stay the same every epoch, so in-batch losses compare across epochs.
+                    fixed = positions(0)
+                    if groups is not None:
+                        fixed = _with_triplets(fixed, [groups[i] for i in indices])
+                    positions = lambda epoch: fixed  # noqa: E731
+            elif shuffle:
+                positions = lambda epoch: shuffled_batches(len(indices), size, part_seed, epoch)  # noqa: E731
+            else:
+                fixed = [list(range(i, min(i + size, len(indices)))) for i in range(0, len(indices), size)]
+                positions = lambda epoch: fixed  # noqa: E731
+
+            def plan(epoch: int) -> list[list[int]]:
+                return [[indices[position] for position in batch] for batch in positions(epoch)]
+
+            sampler = ProcessShard(plan, state.process_index, state.num_processes)
+            return DataLoaderShard(dataset, device=state.device, batch_sampler=sampler, collate_fn=collate_fn)
 
         train = train_dataloader if train_dataloader is not None else make(train_indices, True, seed)
         val = (
@@ -404,63 +592,128 @@ def fit(
         )
         return train, val
 
+    initial_state = _snapshot(model)
+    attempts = [0]
+
     def run(size: int) -> History:
-        # When out-of-memory errors shrink the batch, accumulate to keep the step size.
-        accumulation = max(1, round(start_batch_size / size))
-        accelerator = Accelerator(
-            cpu=cpu,
-            gradient_accumulation_steps=accumulation,
-            # Models often hold weights a task's loss never reaches (e.g. BERT's pooler);
-            # without this, several processes wait forever for their gradients.
-            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-        )
+        attempts[0] += 1
+        if attempts[0] > 1:
+            # A retry with a smaller batch starts again from where the run began.
+            model.load_state_dict(initial_state)
+            set_seed(seed)
+        accumulation = (options.gradient_accumulation_steps or 1) * max(1, round(start_batch_size / size))
         history.batch_size, history.gradient_accumulation_steps = size, accumulation
         history.epochs.clear()
+        history.step_losses.clear()
         train_loader, val_loader = loaders(size)
+        find_unused = state.num_processes > 1 and _has_unused_parameters(model, step, train_loader, state)
+        accelerator = _accelerator(cpu, options, accumulation, find_unused)
         wrapper = _StepModule(model, step)
-        try:
-            optimizer = configure_optimizers()
-        except BpcoreError:
-            raise
-        except Exception as error:
-            raise TrainingError(
-                f"configure_optimizers failed ({type(error).__name__}: {error})", history
-            ) from error
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise InputTypeError(
-                f"returned {type(optimizer).__name__}; it must return a torch.optim.Optimizer",
-                field="configure_optimizers",
-            )
-        wrapper, optimizer, train_loader, val_loader = accelerator.prepare(
-            wrapper, optimizer, train_loader, val_loader
-        )
+        optimizer = _optimizer(configure_optimizers, history)
+        steps_per_epoch = len(train_loader)
+        scheduler = None
+        if options.lr_scheduler != "constant" or options.warmup_ratio:
+            from bpcore.schedules import make_scheduler
+
+            total_steps = epochs * math.ceil(steps_per_epoch / accumulation)
+            scheduler = make_scheduler(optimizer, options.lr_scheduler, options.warmup_ratio, total_steps)
+        if scheduler is not None:
+            accelerator.register_for_checkpointing(scheduler)
+        if train_dataloader is not None or val_dataloader is not None:
+            prepared = accelerator.prepare(wrapper, optimizer, train_loader, val_loader)
+            wrapper, optimizer, train_loader, val_loader = prepared
+        else:  # bpcore's own loaders already give each process its share of every batch
+            wrapper, optimizer = accelerator.prepare(wrapper, optimizer)
+        loop = _Run(accelerator, wrapper, optimizer, scheduler, options)
+
         # Until an epoch validates, the best weights are the ones we started from.
-        best_loss, best_state, epochs_without_gain = math.inf, _snapshot(model), 0
-        quiet = progress is False or not accelerator.is_local_main_process
-        # disable=None lets tqdm hide itself when output is not a terminal.
-        bar = tqdm(
-            range(1, epochs + 1),
-            desc="finetuning",
-            unit="epoch",
-            disable=True if quiet else (None if progress is None else False),
+        best_loss, best_state, epochs_without_gain, first_epoch, finished = (
+            math.inf,
+            initial_state,
+            0,
+            1,
+            False,
         )
+        if resumed is not None:
+            accelerator.load_state(str(resume_from))
+            restored = History.from_dict(resumed["history"])
+            history.epochs[:] = restored.epochs
+            history.step_losses[:] = restored.step_losses
+            history.best_epoch, history.stopped_early = restored.best_epoch, restored.stopped_early
+            history.resumed_after_epoch = first_epoch = resumed["epoch"]
+            first_epoch += 1
+            best_loss, epochs_without_gain = resumed["best_loss"], resumed["epochs_without_gain"]
+            finished = resumed["finished"]
+            best_state = checkpoints.load_best_weights(resume_from)  # type: ignore[arg-type]
+            loop.global_step = len(history.step_losses)
+        if options.log_with:
+            accelerator.init_trackers("bpcore-finetune", config=_tracker_config(history, epochs, options))
+        remaining = 0 if finished else max(0, epochs - first_epoch + 1)
+        quiet = progress is False or not accelerator.is_local_main_process
+        bar = _progress_bar(remaining * steps_per_epoch, quiet, progress)
         try:
-            for epoch in bar:
-                if hasattr(train_loader, "set_epoch"):
-                    train_loader.set_epoch(epoch - 1)
-                train_loss = _train_epoch(accelerator, wrapper, optimizer, train_loader, epoch)
-                record = EpochRecord(epoch, train_loss, _validate(accelerator, wrapper, val_loader, epoch))
+            for epoch in range(first_epoch, first_epoch + remaining):
+                started = time.perf_counter()
+                for loader in (train_loader, val_loader):
+                    # Accelerate's loaders also pass the epoch on to their batch sampler.
+                    if hasattr(loader, "set_epoch"):
+                        loader.set_epoch(epoch - 1)
+                    elif hasattr(getattr(loader, "batch_sampler", None), "set_epoch"):
+                        loader.batch_sampler.set_epoch(epoch - 1)
+                batch_losses = _train_epoch(
+                    loop, train_loader, epoch, _on_batch(bar, epoch, epochs, steps_per_epoch)
+                )
+                step_losses = _batch_losses(accelerator, batch_losses)
+                val_loss = _validate(accelerator, loop.wrapper, val_loader, epoch)
+                record = EpochRecord(
+                    epoch,
+                    sum(step_losses) / len(step_losses) if step_losses else math.nan,
+                    val_loss,
+                    seconds=round(time.perf_counter() - started, 3),
+                    learning_rate=_learning_rate(optimizer),
+                )
                 history.epochs.append(record)
-                bar.set_postfix(train_loss=f"{record.train_loss:.4f}", val_loss=f"{record.val_loss:.4f}")
+                history.step_losses.extend(step_losses)
+                bar.set_postfix_str(
+                    f"epoch {epoch}/{epochs} train {record.train_loss:.4f} val {record.val_loss:.4f}"
+                )
+                if options.log_with:
+                    accelerator.log(
+                        {
+                            "epoch/train_loss": record.train_loss,
+                            "epoch/val_loss": record.val_loss,
+                            "epoch": epoch,
+                        },
+                        step=loop.global_step,
+                    )
                 # NaN (no validation batch formed a triplet) is never an improvement.
                 if record.val_loss < best_loss:
                     best_loss, epochs_without_gain, history.best_epoch = record.val_loss, 0, epoch
                     best_state = _snapshot(model)
                 else:
                     epochs_without_gain += 1
-                    if early_stopping_epochs and epochs_without_gain >= early_stopping_epochs:
-                        history.stopped_early = epoch < epochs
-                        break
+                    finished = bool(early_stopping_epochs) and epochs_without_gain >= early_stopping_epochs
+                    history.stopped_early = finished and epoch < epochs
+                if options.checkpoint_dir is not None:
+                    loop_state = {
+                        "epoch": epoch,
+                        "history": history.as_dict(),
+                        "best_loss": best_loss,
+                        "epochs_without_gain": epochs_without_gain,
+                        # A run that ran all its epochs may go on: resume with more epochs.
+                        "finished": finished,
+                        "fingerprint": fingerprint(size, accumulation),
+                    }
+                    checkpoints.save_checkpoint(
+                        accelerator,
+                        options.checkpoint_dir,
+                        epoch,
+                        loop_state,
+                        best_state,
+                        options.keep_checkpoints,
+                    )
+                if finished:
+                    break
         except BpcoreError as error:
             error.history = history  # type: ignore[attr-defined]
             raise
@@ -476,10 +729,12 @@ def fit(
             bar.close()
             model.load_state_dict(best_state)
             model.eval()
+            if options.log_with:
+                accelerator.end_training()
             accelerator.free_memory()
         return history
 
-    if batch_size is None and train_dataloader is None:
+    if batch_size is None and train_dataloader is None and resumed is None:
         try:
             return find_executable_batch_size(run, starting_batch_size=start_batch_size)()
         except BpcoreError:
@@ -487,3 +742,127 @@ def fit(
         except Exception as error:  # even a batch of one does not fit in memory
             raise TrainingError(f"finetuning ran out of memory ({error})", history) from error
     return run(start_batch_size)
+
+
+def _warn(state: Any, message: str) -> None:
+    if state.is_main_process:  # one warning per run, not one per process
+        warnings.warn(message, BpcoreWarning, stacklevel=5)
+
+
+def _optimizer(configure_optimizers: Callable[[], Any], history: History) -> torch.optim.Optimizer:
+    try:
+        optimizer = configure_optimizers()
+    except BpcoreError:
+        raise
+    except Exception as error:
+        raise TrainingError(
+            f"configure_optimizers failed ({type(error).__name__}: {error})", history
+        ) from error
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise InputTypeError(
+            f"returned {type(optimizer).__name__}; it must return a torch.optim.Optimizer",
+            field="configure_optimizers",
+        )
+    return optimizer
+
+
+def _accelerator(cpu: bool, options: LoopOptions, accumulation: int, find_unused: bool) -> Any:
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+
+    previous = AcceleratorState._shared_state.get("_mixed_precision")
+    if previous is not None and previous != options.mixed_precision:
+        # Accelerate keeps one precision per process; a later run may ask for another.
+        AcceleratorState._reset_state()
+    project = None
+    if options.log_with:
+        project = ProjectConfiguration(project_dir=str(options.log_dir), logging_dir=str(options.log_dir))
+    try:
+        return Accelerator(
+            cpu=cpu,
+            mixed_precision=options.mixed_precision,
+            gradient_accumulation_steps=accumulation,
+            # DDP must look for parameters the loss never reaches (e.g. BERT's pooler) on every
+            # step, at a cost: only when the model has such parameters.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)],
+            log_with=options.log_with,
+            project_config=project,
+        )
+    except (ValueError, ImportError, NotImplementedError) as error:
+        field = "log_with" if options.log_with and "track" in str(error).lower() else "mixed_precision"
+        raise InputError(str(error), field=field) from error
+
+
+def _has_unused_parameters(model: torch.nn.Module, step: Step, loader: Any, state: Any) -> bool:
+    """Whether the loss leaves some trainable parameter without a gradient (DDP must then look for them).
+
+    A model may say so with a ``find_unused_parameters`` attribute; otherwise one training
+    step on this process's first batch finds out, and leaves no trace (weights, batch-norm
+    statistics and random state are restored). Every process must configure DDP alike.
+    """
+    from accelerate.utils import reduce, send_to_device
+
+    declared = getattr(model, "find_unused_parameters", None)
+    if declared is not None:
+        unused = bool(declared)
+    else:
+        saved, training = _snapshot(model), model.training
+        python_random = random.getstate()
+        try:
+            batch = send_to_device(next(iter(loader)), state.device)
+            for parameter in model.parameters():
+                parameter.grad = None
+            model.train()
+            devices = [state.device.index or 0] if state.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                loss = step(batch, 0)
+                if isinstance(loss, torch.Tensor) and loss.requires_grad:
+                    loss.backward()
+            unused = any(p.requires_grad and p.grad is None for p in model.parameters())
+        except Exception:  # the real first step reports the problem; be safe until then
+            unused = True
+        finally:
+            for parameter in model.parameters():
+                parameter.grad = None
+            model.load_state_dict(saved)
+            model.train(training)
+            random.setstate(python_random)
+    flag = torch.tensor([float(unused)], device=state.device)
+    return bool(reduce(flag, reduction="sum").item() > 0)
+
+
+def _tracker_config(history: History, epochs: int, options: LoopOptions) -> dict[str, Any]:
+    values = {
+        "epochs": epochs,
+        "batch_size": history.batch_size,
+        "seed": history.seed,
+        **attrs.asdict(options),
+    }
+    # Trackers (TensorBoard's hparams) take numbers, strings and booleans only.
+    return {
+        key: value if isinstance(value, (int, float, bool)) else str(value)
+        for key, value in values.items()
+        if value is not None
+    }
+
+
+def _progress_bar(total: int, quiet: bool, progress: bool | None) -> Any:
+    from tqdm.auto import tqdm
+
+    # disable=None lets tqdm hide itself when output is not a terminal.
+    return tqdm(
+        total=total,
+        desc="finetuning",
+        unit="batch",
+        disable=True if quiet else (None if progress is None else False),
+    )
+
+
+def _on_batch(bar: Any, epoch: int, epochs: int, steps: int) -> Callable[[int], None]:
+    def on_batch(batch_idx: int) -> None:
+        bar.update(1)
+        if not bar.disable:
+            bar.set_postfix_str(f"epoch {epoch}/{epochs} step {batch_idx + 1}/{steps}", refresh=False)
+
+    return on_batch

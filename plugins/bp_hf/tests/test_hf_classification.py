@@ -149,13 +149,12 @@ def test_a_tiny_encoder_finetunes_on_labels_which_survive_save_and_load(tmp_path
         epochs=25,
         batch_size=8,
         early_stopping_epochs=0,
-        configure_optimizers=lambda: torch.optim.AdamW(tc.model.parameters(), lr=3e-3),
+        configure_optimizers=lambda: torch.optim.AdamW(tc.model.parameters(), lr=1e-2),
     )
     assert history.train_loss[-1] < history.train_loss[0]
     answer = tc("the team won the match")
     assert set(answer) == set(TOPICS) and math.isclose(sum(answer.values()), 1, rel_tol=1e-5)
-    # The tiny tokenizer's vocabulary order varies between processes (its trainer hashes), so
-    # which text is hardest varies too: ask for the labels of nearly all of its own texts.
+    # A memorising run: nearly all of its own texts get their labels back.
     params = topic_params()
     predicted = [next(iter(scores)) for scores in tc(params["texts"])]
     correct = sum(guess == label for guess, label in zip(predicted, params["labels"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Union
@@ -30,12 +31,38 @@ ConfigureOptimizers = Callable[[], "torch.optim.Optimizer"]
 class TrainingOptions(TypedDict, total=False):
     """Keyword arguments every task's ``finetune`` takes beyond the spec's, documented once.
 
-    ``seed``: makes a run reproducible (``history.seed`` holds the one used).
-    ``progress``: show a progress bar (default: only when output is a terminal).
+    - ``seed``: makes a run reproducible (``history.seed`` holds the one used).
+    - ``progress``: show a progress bar (default: only when output is a terminal).
+    - ``gradient_accumulation_steps``: batches whose gradients add up before each optimizer step.
+    - ``mixed_precision``: ``"no"`` (default), ``"fp16"`` (GPUs) or ``"bf16"``, handed to Accelerate.
+    - ``max_grad_norm``: clip the gradients' total norm to this before each optimizer step.
+    - ``lr_scheduler``: ``"constant"`` (default), ``"linear"`` or ``"cosine"`` decay of the
+      learning rate, after a linear warm-up over ``warmup_ratio`` (default 0) of the steps.
+    - ``checkpoint_dir``: save a checkpoint there at each epoch end, keeping the last
+      ``keep_checkpoints`` (default 2); ``resume=True`` continues the run saved there.
+    - ``log_with``: Accelerate trackers (``"tensorboard"``, ``"wandb"``, ...) that get the
+      per-step and per-epoch losses and the learning rate, written under ``log_dir`` (default ``runs``).
+
+    Example::
+
+        history = bpcore.TextClassification("tiny-bert").finetune(
+            params, epochs=10, lr_scheduler="linear", warmup_ratio=0.1,
+            checkpoint_dir="checkpoints", resume=True, log_with="tensorboard",
+        )
     """
 
     seed: int
     progress: bool
+    gradient_accumulation_steps: int
+    mixed_precision: str
+    max_grad_norm: float
+    lr_scheduler: str
+    warmup_ratio: float
+    checkpoint_dir: str | os.PathLike[str]
+    resume: bool
+    keep_checkpoints: int
+    log_with: str | list[str]
+    log_dir: str | os.PathLike[str]
 
 
 def finetune_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +196,16 @@ class Task:
         configure_optimizers: Callable[[], torch.optim.Optimizer] | None = None,
         seed: int | None = None,
         progress: bool | None = None,
+        gradient_accumulation_steps: int | None = None,
+        mixed_precision: str | None = None,
+        max_grad_norm: float | None = None,
+        lr_scheduler: str | None = None,
+        warmup_ratio: float | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        resume: bool | None = None,
+        keep_checkpoints: int | None = None,
+        log_with: str | list[str] | None = None,
+        log_dir: str | os.PathLike[str] | None = None,
         **task_options: Any,
     ) -> History:
         """Finetune the task's model on ``params``; return the per-epoch :class:`~bpcore.training.History`.
@@ -204,6 +241,16 @@ class Task:
             "configure_optimizers": configure_optimizers,
             "seed": seed,
             "progress": progress,
+            "gradient_accumulation_steps": gradient_accumulation_steps,
+            "mixed_precision": mixed_precision,
+            "max_grad_norm": max_grad_norm,
+            "lr_scheduler": lr_scheduler,
+            "warmup_ratio": warmup_ratio,
+            "checkpoint_dir": checkpoint_dir,
+            "resume": resume,
+            "keep_checkpoints": keep_checkpoints,
+            "log_with": log_with,
+            "log_dir": log_dir,
         }
         # Every keyword is checked before the data (which may open many images) and before training.
         check_fit_options(**fit_options)
@@ -216,7 +263,12 @@ class Task:
         self._check_data(data)
         examples = chosen.examples(data, options)
         check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
-        # Seeded before pre_finetuning, so a head it builds starts the same for the same seed.
+        # Seeded before pre_finetuning, so a head it builds starts the same for the same seed;
+        # a resumed run reuses the seed of the run it continues.
+        if seed is None and resume:
+            from bpcore.checkpoints import checkpointed_seed
+
+            seed = checkpointed_seed(checkpoint_dir)
         seed = random.randrange(2**31) if seed is None else seed
         torch_seed(seed)
         self._pre_finetuning(data, name)
@@ -225,33 +277,30 @@ class Task:
         dataset = ExampleDataset(examples, lambda view: process(decode_view(view), task=self.task))
         collate = getattr(self.model, "collate_batch", None)
         collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
-        make_batch_sampler = groups = None
+        make_batch_plan = groups = None
         if chosen.grouped:
             from bpcore.samplers import GroupBatchSampler
 
             groups = [example.target for example in examples]
 
-            def make_batch_sampler(indices: Sequence[int], size: int, part_seed: int) -> GroupBatchSampler:
+            def make_batch_plan(
+                indices: Sequence[int], size: int, part_seed: int
+            ) -> Callable[[int], list[list[int]]]:
                 return GroupBatchSampler(
                     [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
-                )
+                ).plan
 
         return fit(
             self.model,
             dataset,
-            step=step or self._default_step(chosen.loss),
-            configure_optimizers=configure_optimizers or self._configure_optimizers,
+            **{
+                **fit_options,
+                "step": step or self._default_step(chosen.loss),
+                "configure_optimizers": configure_optimizers or self._configure_optimizers,
+                "seed": seed,
+            },
             collate_fn=collator,
-            make_batch_sampler=make_batch_sampler,
-            validation_split=validation_split,
-            epochs=epochs,
-            batch_size=batch_size,
-            optimal_batch_size=optimal_batch_size,
-            early_stopping_epochs=early_stopping_epochs,
-            train_dataloader=train_dataloader,
-            val_dataloader=val_dataloader,
-            seed=seed,
-            progress=progress,
+            make_batch_plan=make_batch_plan,
             groups=groups,
             cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
         )
@@ -353,11 +402,14 @@ class Task:
 
     def step_triplet(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Semi-hard triplet loss over the batch's groups."""
+        from bpcore.distributed import gather_across_processes
         from bpcore.losses import TripletSemiHardLoss
 
         if not hasattr(self, "_triplet_loss"):
             self._triplet_loss = TripletSemiHardLoss()
-        return self._triplet_loss(self._training_step(batch), batch["targets"])
+        # Negatives are mined among the whole batch, whichever process holds them.
+        embeddings = gather_across_processes(self._training_step(batch))
+        return self._triplet_loss(embeddings, gather_across_processes(batch["targets"]))
 
     # -- saving ---------------------------------------------------------------------------
     def save(
