@@ -1,4 +1,4 @@
-"""The ``bpcore`` command: list models and plugins, run a task.
+"""The ``bpcore`` command: list models and plugins, run a task, finetune one from a data file.
 
 ``list-models`` and ``plugins`` import no torch and no model library.
 """
@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
+import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bpcore.errors import (
     BpcoreError,
@@ -21,6 +25,9 @@ from bpcore.errors import (
     TaskNotSupportedError,
 )
 from bpcore.tasknames import TASKS
+
+if TYPE_CHECKING:
+    from bpcore.training import History
 
 #: Exit statuses: a usage error (bad arguments, unknown model, bad input), a failure, Ctrl-C.
 EXIT_USAGE, EXIT_FAILURE, EXIT_INTERRUPTED = 2, 1, 130
@@ -198,6 +205,232 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- finetune ----------------------------------------------------------------------------------
+
+#: finetune keywords the command line cannot give: the data comes from --data, and these are Python objects.
+NOT_SETTABLE = ("params", "train_dataloader", "val_dataloader", "step", "configure_optimizers")
+
+
+def _finetune_options(args: argparse.Namespace, task_class: type) -> dict[str, Any]:
+    """The keywords for ``finetune``: only those the user gave, so the task's defaults stay."""
+    from bpcore.tasks.base import TrainingOptions
+
+    parameters = inspect.signature(task_class.finetune).parameters
+    settable = sorted(
+        (
+            {name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+            | set(TrainingOptions.__annotations__)
+        )
+        - {"self", *NOT_SETTABLE}
+    )
+    settings = dict(args.set or [])
+    for key in settings:
+        if key in NOT_SETTABLE:
+            raise InputError(f"{key} cannot be given on the command line", field=f"--set {key}")
+        if key not in settable:
+            raise InputError(
+                f"{args.task} finetuning takes no option {key!r}; it takes {', '.join(settable)}",
+                field="--set",
+            )
+    given = {
+        "--variant": ("variant", args.variant),
+        "--epochs": ("epochs", args.epochs),
+        "--batch-size": ("batch_size", args.batch_size),
+        "--validation-split": ("validation_split", args.validation_split),
+        "--early-stopping-epochs": ("early_stopping_epochs", args.early_stopping_epochs),
+        "--seed": ("seed", args.seed),
+        "--checkpoint-dir": ("checkpoint_dir", args.checkpoint_dir),
+        "--resume": ("resume", True if args.resume else None),
+        "--quiet": ("progress", False if args.quiet else None),
+    }
+    options = dict(settings)
+    for option, (keyword, value) in given.items():
+        if value is None:
+            continue
+        if keyword in settings:
+            raise InputError(f"given twice, as {option} and as --set {keyword}", field=option)
+        if keyword == "variant" and "variant" not in parameters:
+            raise InputError(f"{args.task} has no finetuning variants", field=option)
+        options[keyword] = value
+    return options
+
+
+def _save_target(value: str) -> dict[str, Any]:
+    """``--save``: a model name (saved under $BPCORE_HOME) or, with a slash or a leading dot, a folder."""
+    from bpcore.naming import NAME_PATTERN, check_model_name
+
+    # _check_target is saving's own refusal (the working folder, a folder that is no model).
+    from bpcore.saving import _check_target, home
+
+    if os.sep in value or "/" in value or value.startswith((".", "~")):
+        path = Path(value).expanduser()
+        target: dict[str, Any] = {"path": path}
+        if NAME_PATTERN.match(path.name):
+            target["name"] = path.name
+    else:
+        check_model_name(value, field="--save")
+        path, target = home() / value, {"name": value}
+    # Before training, so a finished run is never lost to a folder it may not replace.
+    _check_target(path, overwrite=True)
+    return target
+
+
+def _check_plot(value: str) -> None:
+    import importlib.util
+
+    if Path(value).suffix.lower() != ".png":
+        raise InputError(f"must end in .png, got {value!r}", field="--plot")
+    if importlib.util.find_spec("matplotlib") is None:
+        raise InputError("needs matplotlib: pip install 'bpcore[plot]'", field="--plot")
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Warnings (e.g. validating on the training data) as ``bpcore: warning: ...`` lines, not source dumps."""
+    import warnings
+
+    def show(
+        message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
+        _say(f"warning: {message}")
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _loss(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _best(history: History) -> Any:
+    return next((record for record in history.epochs if record.epoch == history.best_epoch), None)
+
+
+def _summary(
+    history: History, seconds: float, variant: str | None, saved: Path | None, plot: Path | None
+) -> str:
+    """The table of epochs (the best marked ``*``) and what the run did, as plain aligned text."""
+    headers = ("epoch", "train loss", "val loss", "seconds")
+    rows = [
+        (
+            f"{record.epoch}{'*' if record.epoch == history.best_epoch else ' '}",
+            _loss(record.train_loss),
+            _loss(record.val_loss),
+            f"{record.seconds:.2f}",
+        )
+        for record in history.epochs
+    ]
+    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows)]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in (headers, *rows)]
+    best = _best(history)
+    lines.append("")
+    lines.append(
+        f"best epoch: {best.epoch} (val loss {_loss(best.val_loss)})"
+        if best is not None
+        else "best epoch: none (no epoch measured a validation loss)"
+    )
+    if history.epochs:
+        stopped = f"yes, after epoch {history.epochs[-1].epoch}" if history.stopped_early else "no"
+        lines.append(f"stopped early: {stopped}")
+    lines.append(f"validated on: {history.validated_on}")
+    if variant is not None:
+        lines.append(f"variant: {variant}")
+    if getattr(history, "resumed_after_epoch", None) is not None:
+        lines.append(f"resumed after epoch: {history.resumed_after_epoch}")
+    if getattr(history, "num_processes", 1) > 1:
+        lines.append(f"processes: {history.num_processes}")
+    lines.append(f"batch size: {history.batch_size}")
+    lines.append(f"seed: {history.seed}")
+    lines.append(f"time: {seconds:.1f}s")
+    if saved is not None:
+        lines.append(f"saved to: {saved}")
+    if plot is not None:
+        lines.append(f"plot: {plot}")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready: NaN and infinite losses (which JSON cannot hold) as null, paths as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from bpcore.datafiles import choose_variant, locate, read_params
+    from bpcore.saving import save
+    from bpcore.tasks import TASK_CLASSES
+
+    task_class = TASK_CLASSES[args.task]
+    # Everything the command line says is checked before the model loads and the data is read.
+    options = _finetune_options(args, task_class)
+    target = _save_target(args.save) if args.save is not None else None
+    if args.plot is not None:
+        _check_plot(args.plot)
+    params = read_params(args.data, task=task_class)
+    variant = choose_variant(task_class, params, options.get("variant"))
+    if "variant" not in options and variant is not None and variant != next(iter(task_class.variants)):
+        options["variant"] = variant  # the columns fit another variant than the default
+    task = task_class(args.model, device=args.device)
+    if not args.quiet and sys.stderr.isatty():  # with the progress bar; never in front of an error in a log
+        model = getattr(task.model, "name", None) or type(task.model).__name__
+        _say(
+            f"finetuning {model} for {args.task}"
+            + (f" ({variant})" if len(task_class.variants) > 1 else "")
+            + f" on {len(next(iter(params.values())))} examples"
+        )
+    started = time.perf_counter()
+    try:
+        with _warnings_as_lines():
+            history = task.finetune(params, **options)
+    except BpcoreError as error:
+        if _debugging():
+            raise
+        history = getattr(error, "history", None)
+        # A problem with a row of the data names its line in the file, not its index in params.
+        located = locate(error, params) if isinstance(error, InputError) else error
+        if history is None or not history.epochs:
+            raise located from None
+        # The loop left the model at its best epoch's weights: keep them where the user asked.
+        _say(f"error: {located}")
+        best = _best(history)
+        note = f"{len(history.epochs)} epoch(s) finished before the error"
+        if best is not None and target is not None:
+            folder = save(task.model, **target)
+            note += (
+                f"; saved the weights of the best, epoch {best.epoch} "
+                f"(val loss {_loss(best.val_loss)}), to {folder}"
+            )
+        elif best is not None:
+            note += f"; the best, epoch {best.epoch}, was not saved (--save NAME keeps it)"
+        _say(note)
+        return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILURE
+    seconds = time.perf_counter() - started
+    saved = save(task.model, **target) if target is not None else None
+    plot = None
+    if args.plot is not None:
+        from bpcore.plotting import plot_history
+
+        plot = plot_history(history, args.plot)
+    variant = variant if len(task_class.variants) > 1 else None
+    if args.json:
+        print(json.dumps(_plain({**history.as_dict(), "variant": variant, "saved": saved, "plot": plot})))
+    else:
+        print(_summary(history, seconds, variant, saved, plot))
+    return 0
+
+
+def _debugging() -> bool:
+    return os.environ.get("BPCORE_DEBUG", "") not in ("", "0")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bpcore", description="Use and finetune state-of-the-art models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +468,63 @@ def build_parser() -> argparse.ArgumentParser:
         help="any other task keyword, e.g. max_length=40",
     )
     run.set_defaults(handler=_run)
+
+    finetune = commands.add_parser(
+        "finetune",
+        help="finetune a model on a data file and print a summary",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Finetune a task's model on a data file, print a summary table and exit.\n\n"
+            "The file is JSON Lines (.jsonl, .ndjson), CSV (.csv) or JSON (.json); its columns are\n"
+            "the task's finetuning params keys, e.g. for text-classification:\n\n"
+            '  {"texts": "The senate passed the bill", "labels": "politics"}\n'
+            '  {"texts": "A telescope saw a new comet", "labels": "science"}\n\n'
+            "In CSV, a cell holding a JSON list (multi-label labels, prev_qas) is read as JSON.\n"
+            "Image paths are relative to the data file's folder."
+        ),
+        epilog="example:\n  bpcore finetune text-classification --data train.jsonl --epochs 5 --save my-classifier",
+    )
+    finetune.add_argument("task", choices=TASKS)
+    finetune.add_argument(
+        "--data", required=True, metavar="FILE", help="the examples: .jsonl, .ndjson, .csv or .json"
+    )
+    finetune.add_argument("--model", help="model name, alias or saved path (default: the task's default)")
+    finetune.add_argument("--variant", help="the finetuning variant (default: the one the columns fit)")
+    finetune.add_argument("--epochs", type=int, metavar="N", help="at most this many epochs")
+    finetune.add_argument(
+        "--batch-size", type=int, metavar="N", help="examples per batch (default: the model's optimal)"
+    )
+    finetune.add_argument(
+        "--validation-split", type=float, metavar="F", help="the fraction held out to validate on"
+    )
+    finetune.add_argument(
+        "--early-stopping-epochs",
+        type=int,
+        metavar="N",
+        help="stop after N epochs without a better validation loss (0: never)",
+    )
+    finetune.add_argument("--seed", type=int, metavar="N", help="make the run reproducible")
+    finetune.add_argument(
+        "--save",
+        metavar="NAME",
+        help="save the finetuned model under this name (in $BPCORE_HOME), or to a folder path",
+    )
+    finetune.add_argument("--plot", metavar="PATH", help="draw the loss curves to this .png file")
+    finetune.add_argument("--checkpoint-dir", metavar="DIR", help="save a checkpoint after each epoch here")
+    finetune.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir"
+    )
+    finetune.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    finetune.add_argument(
+        "--set",
+        type=_parse_setting,
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other finetune keyword, e.g. max_length=64 or lr_scheduler=cosine",
+    )
+    finetune.add_argument("--json", action="store_true", help="print the history as JSON, not a table")
+    finetune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    finetune.set_defaults(handler=_finetune)
     return parser
 
 
