@@ -25,6 +25,7 @@ from bpcore.errors import (
     UnsafeLoadError,
 )
 from bpcore.functions import cosine_similarity
+from bpcore.plotting import plot_history
 from bpcore.plugins import hookimpl, register_plugin, unregister_plugin
 from bpcore.saving import load, save
 from bpcore.tasknames import TASKS
@@ -39,6 +40,7 @@ from bpcore.tasks import (
     TextGeneration,
     TextVectorisation,
 )
+from bpcore.tasks.base import TrainingOptions
 
 __version__ = "0.2.0"
 
@@ -62,11 +64,13 @@ __all__ = [
     "TextGeneration",
     "TextVectorisation",
     "TrainingError",
+    "TrainingOptions",
     "UnsafeLoadError",
     "cosine_similarity",
     "hookimpl",
     "load",
     "models",
+    "plot_history",
     "register_plugin",
     "save",
     "unregister_plugin",
