@@ -12,6 +12,7 @@ import torch
 from core_helpers import same_state, state_of
 from test_core_training import CLASSIFICATION, PAIR_PARAMS
 from tiny_models import TinyTextModel
+from torch.utils.data import DataLoader
 
 import bpcore
 from bpcore.training import BpcoreWarning
@@ -193,7 +194,8 @@ def test_unused_parameters_are_found_without_a_trace():
     state = PartialState(cpu=True)
     for model, expected in ((TinyTextModel(), False), (WithSpareLayer(), True)):
         task = bpcore.TextVectorisation(model)
-        loader = [task_batch(task)]
+        # A real DataLoader: starting one draws from torch's generator, which must be restored too.
+        loader = DataLoader([task_batch(task)], batch_size=None)
         before = state_of(model)
         rng = torch.get_rng_state()
         assert _has_unused_parameters(model, task.step_cosine, loader, state) is expected

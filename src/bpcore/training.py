@@ -322,6 +322,22 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {key: value.detach().to("cpu", copy=True) for key, value in model.state_dict().items()}
 
 
+def _copy_into(buffer: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
+    """Copy ``model``'s weights into an earlier snapshot (cheaper than allocating a new one)."""
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            buffer[key].copy_(value)
+
+
+def _release_memory() -> None:
+    import gc
+
+    from accelerate.utils.memory import clear_device_cache
+
+    gc.collect()
+    clear_device_cache()
+
+
 def _check_finite(loss: torch.Tensor, what: str) -> None:
     if not torch.isfinite(loss.detach()).all():
         raise TrainingError(
@@ -472,7 +488,7 @@ def fit(
     as an improvement.
     """
     from accelerate import PartialState
-    from accelerate.utils import find_executable_batch_size, set_seed
+    from accelerate.utils import set_seed
 
     from bpcore import checkpoints
 
@@ -593,6 +609,8 @@ def fit(
         return train, val
 
     initial_state = _snapshot(model)
+    # With no batch size given, an out-of-memory error retries with a smaller batch.
+    can_retry = batch_size is None and train_dataloader is None and resumed is None
     attempts = [0]
 
     def run(size: int) -> History:
@@ -627,6 +645,7 @@ def fit(
         loop = _Run(accelerator, wrapper, optimizer, scheduler, options)
 
         # Until an epoch validates, the best weights are the ones we started from.
+        best_is_current = False
         best_loss, best_state, epochs_without_gain, first_epoch, finished = (
             math.inf,
             initial_state,
@@ -689,7 +708,12 @@ def fit(
                 # NaN (no validation batch formed a triplet) is never an improvement.
                 if record.val_loss < best_loss:
                     best_loss, epochs_without_gain, history.best_epoch = record.val_loss, 0, epoch
-                    best_state = _snapshot(model)
+                    if epoch == epochs and options.checkpoint_dir is None:
+                        best_is_current = True  # the last epoch is the best: no copy needed
+                    elif best_state is initial_state and can_retry:
+                        best_state = _snapshot(model)  # a retry needs the initial weights intact
+                    else:
+                        _copy_into(best_state, model)
                 else:
                     epochs_without_gain += 1
                     finished = bool(early_stopping_epochs) and epochs_without_gain >= early_stopping_epochs
@@ -719,7 +743,7 @@ def fit(
             raise
         except Exception as error:
             if _out_of_memory(error):
-                raise  # find_executable_batch_size retries with a smaller batch
+                raise  # retried below with a smaller batch
             raise TrainingError(
                 f"finetuning failed in epoch {len(history.epochs) + 1} ({type(error).__name__}: {error})",
                 history,
@@ -727,21 +751,32 @@ def fit(
         finally:
             # Also on errors and Ctrl-C: the model is left at its best weights, never half-trained.
             bar.close()
-            model.load_state_dict(best_state)
+            if not best_is_current:
+                model.load_state_dict(best_state)
             model.eval()
             if options.log_with:
                 accelerator.end_training()
-            accelerator.free_memory()
+            if accelerator.device.type != "cpu":
+                # Frees the device's cache; on CPU its full garbage collection would cost
+                # ~0.3 s a run for nothing (the references go with this function's frame).
+                accelerator.free_memory()
         return history
 
-    if batch_size is None and train_dataloader is None and resumed is None:
+    if not can_retry:
+        return run(start_batch_size)
+    size = start_batch_size
+    while True:
         try:
-            return find_executable_batch_size(run, starting_batch_size=start_batch_size)()
+            return run(size)
         except BpcoreError:
             raise
-        except Exception as error:  # even a batch of one does not fit in memory
-            raise TrainingError(f"finetuning ran out of memory ({error})", history) from error
-    return run(start_batch_size)
+        except Exception as error:
+            if not _out_of_memory(error):
+                raise
+            if size == 1:  # even a batch of one does not fit in memory
+                raise TrainingError(f"finetuning ran out of memory ({error})", history) from error
+            _release_memory()
+            size = max(1, int(size * 0.9))  # as accelerate's find_executable_batch_size shrinks
 
 
 def _warn(state: Any, message: str) -> None:
@@ -810,12 +845,13 @@ def _has_unused_parameters(model: torch.nn.Module, step: Step, loader: Any, stat
         saved, training = _snapshot(model), model.training
         python_random = random.getstate()
         try:
-            batch = send_to_device(next(iter(loader)), state.device)
             for parameter in model.parameters():
                 parameter.grad = None
             model.train()
             devices = [state.device.index or 0] if state.device.type == "cuda" else []
+            # Inside: starting a DataLoader draws from torch's generator too.
             with torch.random.fork_rng(devices=devices):
+                batch = send_to_device(next(iter(loader)), state.device)
                 loss = step(batch, 0)
                 if isinstance(loss, torch.Tensor) and loss.requires_grad:
                     loss.backward()
