@@ -107,7 +107,8 @@ def test_finetune_text_classification_from_jsonl_and_load_the_saved_model(
     assert facts["validated on"] == "validation split"
     assert facts["variant"] == "single_label"
     assert facts["seed"] == "3"
-    assert facts["time"].endswith("s") and float(facts["time"][:-1]) > 0
+    # Wall-clock seconds of the run, in hundredths (a tiny model takes a few).
+    assert facts["time"].endswith("s") and float(facts["time"][:-1]) >= 0
     saved = Path(facts["saved to"])
     assert saved == bpcore_home / "my-classifier" and (saved / "config.json").is_file()
     assert not any(workdir.iterdir())  # a name saves under $BPCORE_HOME, never in the working folder

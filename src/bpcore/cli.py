@@ -342,7 +342,7 @@ def _summary(
         lines.append(f"processes: {history.num_processes}")
     lines.append(f"batch size: {history.batch_size}")
     lines.append(f"seed: {history.seed}")
-    lines.append(f"time: {seconds:.1f}s")
+    lines.append(f"time: {seconds:.2f}s")
     if saved is not None:
         lines.append(f"saved to: {saved}")
     if plot is not None:
@@ -414,6 +414,10 @@ def _finetune(args: argparse.Namespace) -> int:
         return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILURE
     seconds = time.perf_counter() - started
     saved = save(task.model, **target) if target is not None else None
+    from bpcore.distributed import process_index
+
+    if process_index() != 0:  # under torchrun / accelerate launch, the main process reports
+        return 0
     plot = None
     if args.plot is not None:
         from bpcore.plotting import plot_history
