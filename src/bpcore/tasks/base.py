@@ -45,10 +45,12 @@ class TrainingOptions(TypedDict, total=False):
 
     Example::
 
-        history = bpcore.TextClassification("tiny-bert").finetune(
-            params, epochs=10, lr_scheduler="linear", warmup_ratio=0.1,
+        history = bpcore.TextVectorisation().finetune(
+            {"texts": texts, "groups": groups}, variant="triplet", epochs=10,
+            lr_scheduler="linear", warmup_ratio=0.1,
             checkpoint_dir="checkpoints", resume=True, log_with="tensorboard",
         )
+        bpcore.plot_history(history, "loss.png")
     """
 
     seed: int
