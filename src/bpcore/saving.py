@@ -289,7 +289,9 @@ def save(
     """
     from bpcore.distributed import process_index, wait_for_processes, world_size
 
-    arguments = (model, name, description, tasks, details, path)
+    name = name or getattr(model, "name", None)
+    target = _target(name, path)
+    arguments = (model, name, target, description, tasks, details)
     if world_size() == 1:
         return _save(*arguments, pickle=pickle, overwrite=overwrite)
     if process_index() == 0:
@@ -298,29 +300,31 @@ def save(
         finally:
             wait_for_processes()
     wait_for_processes()
-    name = name or getattr(model, "name", None)
+    return target
+
+
+def _target(name: str | None, path: str | os.PathLike[str] | None) -> Path:
+    """The folder a save writes: ``path``, or ``<home>/<name>``."""
+    if name is None and path is None:
+        raise InputError("give the model a name or a path to save it to", field="name")
+    if name is not None:
+        check_model_name(name)
     return Path(path).expanduser() if path is not None else home() / name  # type: ignore[operator]
 
 
 def _save(
     model: Any,
     name: str | None,
+    target: Path,
     description: str | None,
     tasks: Sequence[str] | str | None,
     details: Mapping[str, Any] | None,
-    path: str | os.PathLike[str] | None,
     *,
     pickle: bool,
     overwrite: bool,
 ) -> Path:
     from bpcore.models.base import BaseModel
 
-    name = name or getattr(model, "name", None)
-    if name is None and path is None:
-        raise InputError("give the model a name or a path to save it to", field="name")
-    if name is not None:
-        check_model_name(name)
-    target = Path(path).expanduser() if path is not None else home() / name  # type: ignore[operator]
     _check_target(target, overwrite)
     tasks = _tasks(tasks if tasks is not None else getattr(model, "tasks", []) or [])
     description = description if description is not None else getattr(model, "description", "") or ""

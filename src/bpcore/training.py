@@ -358,7 +358,7 @@ class _Run:
 
 
 def _train_epoch(run: _Run, loader: Any, epoch: int, on_batch: Callable[[int], None]) -> list[torch.Tensor]:
-    """One epoch of training; the loss of each batch (this process's share), undetached from nothing."""
+    """One epoch of training; the detached loss of each batch (this process's share)."""
     accelerator, wrapper, optimizer = run.accelerator, run.wrapper, run.optimizer
     wrapper.train()
     losses = []
@@ -565,7 +565,7 @@ def fit(
         # The resumed run keeps the batch it ran with (an out-of-memory retry may have shrunk it).
         start_batch_size = resumed["fingerprint"]["batch_size"] if batch_size is None else batch_size
         expected = fingerprint(start_batch_size, resumed["fingerprint"]["gradient_accumulation_steps"])
-        if resumed["fingerprint"] != expected or start_batch_size != resumed["fingerprint"]["batch_size"]:
+        if resumed["fingerprint"] != expected:
             raise InputError(
                 f"the checkpoint in {resume_from} was written by a run on other data, another batch size "
                 "or another learning-rate schedule "
@@ -611,11 +611,9 @@ def fit(
     initial_state = _snapshot(model)
     # With no batch size given, an out-of-memory error retries with a smaller batch.
     can_retry = batch_size is None and train_dataloader is None and resumed is None
-    attempts = [0]
 
     def run(size: int) -> History:
-        attempts[0] += 1
-        if attempts[0] > 1:
+        if size != start_batch_size:
             # A retry with a smaller batch starts again from where the run began.
             model.load_state_dict(initial_state)
             set_seed(seed)
