@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,20 @@ class Noisy(TinyTextModel):
         return vectors if return_tensor else vectors.tolist()
 
 
+class PerCallState(TinyTextModel):
+    """Keeps the call's texts on the model: another thread's call can replace them mid-call."""
+
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        self.current = list(task_input["text"])
+        time.sleep(0.001)
+        vectors = self.embed(self.current)
+        return vectors if return_tensor else vectors.tolist()
+
+
+class PerCallStateSerialised(PerCallState):
+    thread_safe = False
+
+
 class ForgetsOnSave(TinyTextModel):
     def __init__(self, dim=None, name=None, description=None, tasks=None, details=None, device=None):
         super().__init__(dim, name, description, tasks, details, device)
@@ -148,6 +163,7 @@ def run_rule(candidate: Candidate, rule: str) -> None:
         (vectoriser(BatchDependent), "single-equals-batched", "alone gives"),
         (classifier(IgnoresTopK), "top-k", "top_k=1"),
         (vectoriser(Noisy), "deterministic", "two calls gave different answers"),
+        (vectoriser(PerCallState), "thread-safe", "differ from the same call made alone"),
         (vectoriser(ForgetsOnSave), "save-load", "differ after save and load"),
         (
             Candidate(
@@ -167,6 +183,10 @@ def test_a_model_that_breaks_a_rule_fails_under_its_name(candidate, rule, messag
         run_rule(candidate, rule)
     assert caught.value.rule == rule
     assert str(caught.value).startswith(f"[{rule}]")
+
+
+def test_a_model_that_asks_to_be_called_one_thread_at_a_time_passes_the_thread_rule():
+    run_rule(vectoriser(PerCallStateSerialised), "thread-safe")
 
 
 def test_return_tensor_rule_catches_a_model_that_ignores_it():

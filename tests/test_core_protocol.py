@@ -27,13 +27,14 @@ class DropoutVectoriser(TinyTextModel):
         return vectors if return_tensor else vectors.tolist()
 
 
-def test_inference_runs_in_eval_mode_without_gradients_and_restores_the_mode():
+def test_inference_runs_in_eval_mode_without_gradients_and_leaves_the_model_in_it():
     model = DropoutVectoriser(name="dropout-model")
     model.train()
     tv = bpcore.TextVectorisation(model)
     assert tv("same text") == tv("same text")  # dropout is off
     assert model.seen == [(False, False, True)] * 2
-    assert model.training, "the model's own mode is restored after the call"
+    # Switched once, not per call: concurrent calls could not restore a mode safely.
+    assert not model.training
     assert not tv("same text", return_tensor=True).requires_grad
 
 

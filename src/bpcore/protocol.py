@@ -16,22 +16,49 @@ from bpcore.errors import ModelProtocolError
 
 @contextlib.contextmanager
 def inference(model: Any) -> Iterator[None]:
-    """Run a model call in ``eval()`` mode under ``torch.inference_mode()``, then restore its mode.
+    """Run one model call in ``eval()`` mode under ``torch.inference_mode()``, safely beside other calls.
 
-    Models are built and loaded in training mode (``torch.nn.Module``'s default); dropout or
-    batch-norm would otherwise give random answers at inference.
+    Calls share the model (:mod:`bpcore.model_lock`): none changes its mode, so concurrent calls
+    never see each other's dropout. A model found in training mode (a user's ``model.train()``)
+    is switched to ``eval()`` once, alone, and stays there. A model whose class sets
+    ``thread_safe = False`` is called by one thread at a time. The thread that is finetuning the
+    model (say a custom ``step`` calling the task) keeps the old way: eval for the call, then its
+    training mode back, as nobody else can call the model meanwhile.
     """
     import torch
 
-    was_training = getattr(model, "training", None)
-    if isinstance(model, torch.nn.Module) and was_training:
-        model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        if isinstance(model, torch.nn.Module) and was_training:
-            model.train()
+    from bpcore.model_lock import lock_for
+
+    lock = lock_for(model)
+    is_module = isinstance(model, torch.nn.Module)
+    if lock.held_for_writing():
+        was_training = is_module and model.training
+        if was_training:
+            model.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            if was_training:
+                model.train()
+        return
+    if is_module and model.training:
+        with lock.writing():
+            model.eval()
+    exclusive = getattr(model, "thread_safe", True) is False
+    with lock.writing() if exclusive else lock.reading(), torch.inference_mode():
+        yield
+
+
+def ready_for_inference(model: Any) -> Any:
+    """``model`` in ``eval()`` mode, as bpcore hands every model out (``load``, tasks, ``AutoModel``).
+
+    Inference then never has to switch modes, which concurrent calls could not do safely.
+    """
+    eval_mode = getattr(model, "eval", None)
+    if callable(eval_mode) and getattr(model, "training", False):
+        eval_mode()
+    return model
 
 
 def describe_model(model: Any, plugin: str | None = None) -> str:

@@ -50,11 +50,17 @@ def sequence_classifier():
             finetunable=TEXT_TO_TEXT,
             # A random tiny T5 never stops early: each call generates the full 96-200 tokens.
             fuzz_examples=(40, 50),
+            thread_calls=(8, 6),
             name="tiny-t5",
             plugin="hf",
         ),
         Candidate(
-            gpt2, tasks=["text-generation"], finetunable=["text-generation"], name="tiny-gpt2", plugin="hf"
+            gpt2,
+            tasks=["text-generation"],
+            finetunable=["text-generation"],
+            thread_calls=(8, 16),
+            name="tiny-gpt2",
+            plugin="hf",
         ),
         Candidate(nli, tasks=["text-classification"], name="tiny-nli", plugin="hf"),
         Candidate(

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bpcore.errors import ModelNotFoundError
+from bpcore.protocol import ready_for_inference
 from bpcore.registry import ModelSpec, get_registry
 
 
@@ -35,7 +36,7 @@ def resolve_model(
             if saved is None:
                 raise
             return load(saved, device=device), None
-    return spec.load(device=device), spec
+    return ready_for_inference(spec.load(device=device)), spec
 
 
 def _display(rows: list[dict[str, Any]]) -> None:

@@ -136,7 +136,9 @@ class Task:
         if model is None or isinstance(model, str):
             model, self._spec = resolve_model(model, task=self.task, device=device)
         elif isinstance(model, type):
-            model = model(device=device)
+            from bpcore.protocol import ready_for_inference
+
+            model = ready_for_inference(model(device=device))
         tasks = getattr(model, "tasks", None)
         if tasks is not None and self.task not in tasks:
             raise TaskNotSupportedError(
@@ -227,6 +229,7 @@ class Task:
         """
         from bpcore.batching import Collator, ExampleDataset
         from bpcore.images import decode_view
+        from bpcore.model_lock import lock_for
         from bpcore.training import check_fit_options, fit
 
         name, chosen = self._variant(variant)
@@ -265,47 +268,50 @@ class Task:
         self._check_data(data)
         examples = chosen.examples(data, options)
         check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
-        # Seeded before pre_finetuning, so a head it builds starts the same for the same seed;
-        # a resumed run reuses the seed of the run it continues.
-        if seed is None and resume:
-            from bpcore.checkpoints import checkpointed_seed
+        # The model is ours alone from its new head to its best weights: calls in flight end first,
+        # calls made meanwhile wait (never answered by, nor switching modes of, a training model).
+        with lock_for(self.model).writing():
+            # Seeded before pre_finetuning, so a head it builds starts the same for the same seed;
+            # a resumed run reuses the seed of the run it continues.
+            if seed is None and resume:
+                from bpcore.checkpoints import checkpointed_seed
 
-            seed = checkpointed_seed(checkpoint_dir)
-        seed = random.randrange(2**31) if seed is None else seed
-        torch_seed(seed)
-        self._pre_finetuning(data, name)
-        process = self.model.process_batch
-        # Models see decoded RGB images in finetuning exactly as at inference.
-        dataset = ExampleDataset(examples, lambda view: process(decode_view(view), task=self.task))
-        collate = getattr(self.model, "collate_batch", None)
-        collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
-        make_batch_plan = groups = None
-        if chosen.grouped:
-            from bpcore.samplers import GroupBatchSampler
+                seed = checkpointed_seed(checkpoint_dir)
+            seed = random.randrange(2**31) if seed is None else seed
+            torch_seed(seed)
+            self._pre_finetuning(data, name)
+            process = self.model.process_batch
+            # Models see decoded RGB images in finetuning exactly as at inference.
+            dataset = ExampleDataset(examples, lambda view: process(decode_view(view), task=self.task))
+            collate = getattr(self.model, "collate_batch", None)
+            collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
+            make_batch_plan = groups = None
+            if chosen.grouped:
+                from bpcore.samplers import GroupBatchSampler
 
-            groups = [example.target for example in examples]
+                groups = [example.target for example in examples]
 
-            def make_batch_plan(
-                indices: Sequence[int], size: int, part_seed: int
-            ) -> Callable[[int], list[list[int]]]:
-                return GroupBatchSampler(
-                    [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
-                ).plan
+                def make_batch_plan(
+                    indices: Sequence[int], size: int, part_seed: int
+                ) -> Callable[[int], list[list[int]]]:
+                    return GroupBatchSampler(
+                        [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
+                    ).plan
 
-        return fit(
-            self.model,
-            dataset,
-            **{
-                **fit_options,
-                "step": step or self._default_step(chosen.loss),
-                "configure_optimizers": configure_optimizers or self._configure_optimizers,
-                "seed": seed,
-            },
-            collate_fn=collator,
-            make_batch_plan=make_batch_plan,
-            groups=groups,
-            cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
-        )
+            return fit(
+                self.model,
+                dataset,
+                **{
+                    **fit_options,
+                    "step": step or self._default_step(chosen.loss),
+                    "configure_optimizers": configure_optimizers or self._configure_optimizers,
+                    "seed": seed,
+                },
+                collate_fn=collator,
+                make_batch_plan=make_batch_plan,
+                groups=groups,
+                cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
+            )
 
     def _variant(self, variant: str | None) -> tuple[str, Variant]:
         if not self.variants:

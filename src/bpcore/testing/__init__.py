@@ -22,8 +22,10 @@ The checks, each failing with a :class:`ConformanceError` that names its rule:
 - ``answer-shape``: one answer per item, of the task's kind (text, sorted ``{label: p}`` with
   probabilities in [0, 1] summing to 1 for zero-shot labels, vectors of one size);
 - ``single-equals-batched``: an item alone gets the answer it gets in a batch;
-- ``deterministic``: a model left in training mode still answers the same twice (the core runs
-  it in eval mode) and its mode is restored;
+- ``deterministic``: a model left in training mode still answers the same twice (the first
+  call switches it to eval mode, once, and it stays there);
+- ``thread-safe``: 8 threads making 64 calls each (``Candidate.thread_calls``) on one task object
+  get exactly the answers of the same calls made one by one;
 - ``top-k``, ``return-tensor``, ``image-input-kinds`` where the task has them;
 - ``save-load``: :func:`bpcore.save` then :func:`bpcore.load` answers identically;
 - ``finetuning-learns``: per finetunable task and variant, a short finetune changes the weights,
@@ -90,6 +92,9 @@ class Candidate:
     #: ``(per task call, per finetuning variant)`` malformed inputs of the ``bad-input`` rule
     #: (None: :data:`bpcore.testing.fuzz.CALL_EXAMPLES`, :data:`~bpcore.testing.fuzz.FINETUNE_EXAMPLES`).
     fuzz_examples: tuple[int, int] | None = None
+    #: ``(threads, calls per thread)`` of the ``thread-safe`` rule: fewer for a model whose every
+    #: call is slow (a random tiny generator that never stops early).
+    thread_calls: tuple[int, int] = (8, 64)
 
     def build(self) -> Any:
         return self.factory()

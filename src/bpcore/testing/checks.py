@@ -236,7 +236,7 @@ def check_return_tensor(candidate: Candidate, task: str) -> None:
 
 
 def check_deterministic_in_training_mode(candidate: Candidate, task: str) -> None:
-    """Answers do not change from call to call even if the model was left in training mode (dropout)."""
+    """A model left in training mode (dropout) answers the same twice: the first call makes it ``eval()``."""
     model = prepared(candidate, task)
     kwargs = call_inputs(candidate, task)
     kwargs.update(candidate.deterministic_inputs.get(task, {}))
@@ -247,9 +247,39 @@ def check_deterministic_in_training_mode(candidate: Candidate, task: str) -> Non
         raise ConformanceError(
             "deterministic", f"{task}: two calls gave different answers ({first!r:.80} vs {second!r:.80})"
         )
-    if not model.training:
+    if model.training:
         raise ConformanceError(
-            "deterministic", f"{task}: the model's training mode was not restored after the call"
+            "deterministic",
+            f"{task}: the model is still in training mode after a call; calls must leave it in eval() mode",
+        )
+
+
+def check_thread_safe(candidate: Candidate, task: str) -> None:
+    """Calls from many threads at once on one task object give exactly the sequential answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    kwargs = call_inputs(candidate, task)
+    kwargs.update(candidate.deterministic_inputs.get(task, {}))
+    task_object = task_for(candidate, task, prepared(candidate, task))
+    count = item_count(kwargs)
+    singles = [single_inputs(kwargs, index) for index in range(count)]
+    expected = [task_object(**single) for single in singles]
+    threads, per_thread = candidate.thread_calls
+
+    def calls(thread: int) -> list[tuple[int, Any]]:
+        picks = [(thread * per_thread + call) % count for call in range(per_thread)]
+        return [(index, task_object(**singles[index])) for index in picks]
+
+    with ThreadPoolExecutor(threads) as pool:
+        answers = [pair for result in pool.map(calls, range(threads)) for pair in result]
+    wrong = [(index, answer) for index, answer in answers if answer != expected[index]]
+    if wrong:
+        index, answer = wrong[0]
+        raise ConformanceError(
+            "thread-safe",
+            f"{task}: {len(wrong)} of {len(answers)} calls from {threads} threads differ from the same call "
+            f"made alone, e.g. item {index}: {answer!r:.80} vs {expected[index]!r:.80}. Keep no per-call "
+            "state on the model (or set thread_safe = False on its class to be called one thread at a time)",
         )
 
 
@@ -363,6 +393,7 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
             "single-equals-batched", task, partial(_with_task, check_single_and_batched_answers_agree, task)
         )
         yield Check("deterministic", task, partial(_with_task, check_deterministic_in_training_mode, task))
+        yield Check("thread-safe", task, partial(_with_task, check_thread_safe, task))
         yield Check("save-load", task, partial(_with_task, check_save_load_gives_identical_answers, task))
         if task in CLASSIFICATION_TASKS:
             yield Check("top-k", task, partial(_with_task, check_top_k, task))
