@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -11,7 +12,15 @@ import torch
 from tiny_models import TinyImageModel, TinyTextModel, TinyTextToTextModel
 
 import bpcore
-from bpcore.testing import Candidate, ConformanceError, check_model, model_checks, parametrize_with_checks
+from bpcore.testing import (
+    FUZZ_STATS,
+    Candidate,
+    ConformanceError,
+    RuleSkipped,
+    check_model,
+    model_checks,
+    parametrize_with_checks,
+)
 
 TEXT_TASKS = ["text-vectorisation", "text-classification"]
 
@@ -160,7 +169,7 @@ def run_rule(candidate: Candidate, rule: str) -> None:
         (vectoriser(WrongCount), "answer-shape", "returned 1 answers for 4 items"),
         (vectoriser(TensorLeak), "answer-shape", "asks for a list with one JSON-ready answer per item"),
         (classifier(Unsorted), "answer-shape", "not sorted by probability"),
-        (vectoriser(BatchDependent), "single-equals-batched", "alone gives"),
+        (vectoriser(BatchDependent), "single-equals-batched", "alone and in a batch differ at"),
         (classifier(IgnoresTopK), "top-k", "top_k=1"),
         (vectoriser(Noisy), "deterministic", "two calls gave different answers"),
         (vectoriser(PerCallState), "thread-safe", "differ from the same call made alone"),
@@ -229,3 +238,106 @@ def test_a_plugin_module_that_imports_torch_fails_the_light_module_rule(tmp_path
     candidate = Candidate(tiny_text, tasks=["text-vectorisation"], plugin="heavy", name="heavy")
     with pytest.raises(ConformanceError, match=r"\[light-plugin-module\].*torch"):
         run_rule(candidate, "light-plugin-module")
+
+
+# -- messages a plugin author can act on ----------------------------------------------------------
+
+
+class RaisesOnCall(TinyTextModel):
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        raise ValueError("the model's own bug")
+
+
+def test_a_model_that_raises_is_a_protocol_error_naming_model_and_plugin():
+    tv = bpcore.TextVectorisation(RaisesOnCall(name="raising-model"))
+    with pytest.raises(bpcore.ModelProtocolError, match=r"'raising-model' \(RaisesOnCall from .*ValueError"):
+        tv("a text")
+
+
+def test_check_model_lists_a_raising_model_under_each_rule_instead_of_stopping():
+    counted = dict(FUZZ_STATS)  # this model's expected bad-input failures are not the suite's
+    try:
+        with pytest.raises(ConformanceError) as caught:
+            check_model(vectoriser(RaisesOnCall))
+    finally:
+        FUZZ_STATS.update(counted)
+    text = str(caught.value)
+    for rule in ("answer-shape", "single-equals-batched", "thread-safe", "save-load"):
+        assert f"{rule}-text-vectorisation" in text
+    assert "the model's own bug" in text
+
+
+def test_a_rule_that_does_not_apply_is_skipped_not_passed():
+    candidate = Candidate(tiny_text, tasks=["text-vectorisation"], name="from-no-plugin")
+    check = next(check for check in model_checks(candidate) if check.rule == "light-plugin-module")
+    with pytest.raises(RuleSkipped, match="comes from no installed plugin"):
+        check(candidate)
+    assert "light-plugin-module" in check_model(candidate)
+
+
+class ThousandLabels(TinyTextModel):
+    """Answers 1,000 labels with probabilities above 1."""
+
+    def __call__(self, task_input, task="text-classification", return_tensor=False):
+        return [{f"label-{i}": 2.0 + i for i in range(1000)} for _ in task_input["text"]]
+
+
+def test_a_broken_answer_is_shown_briefly():
+    with pytest.raises(ConformanceError, match="outside") as caught:
+        run_rule(
+            Candidate(
+                lambda: ThousandLabels(name="broken-model"),
+                tasks=["text-classification"],
+                inputs={"text-classification": {"labels": None}},
+                name="ThousandLabels",
+            ),
+            "answer-shape",
+        )
+    assert len(str(caught.value)) < 400
+
+
+class LosesHalfOnSave(TinyTextModel):
+    def apply_extra_config(self, config):
+        super().apply_extra_config(config)
+        self.halve = True
+
+    def __call__(self, task_input, task="text-vectorisation", return_tensor=False):
+        vectors = self.embed(task_input["text"]) * (0.5 if getattr(self, "halve", False) else 1.0)
+        return vectors if return_tensor else vectors.tolist()
+
+
+class ExportsLosesHalf:
+    @bpcore.hookimpl
+    def register_model_classes(self, register):
+        register("LosesHalfOnSave", f"{__name__}:LosesHalfOnSave")
+
+
+def test_a_save_load_mismatch_shows_both_answers_where_they_differ():
+    name = bpcore.register_plugin(ExportsLosesHalf(), "loses-half")
+    try:
+        with pytest.raises(ConformanceError) as caught:
+            run_rule(vectoriser(LosesHalfOnSave), "save-load")
+    finally:
+        bpcore.unregister_plugin(name)
+    message = str(caught.value)
+    assert re.search(r"at \[0\]\[0\]: -?\d\.\d+ vs -?\d\.\d+", message), message
+
+
+class WideLogits(TinyTextModel):
+    """Classifies with a head as wide as the embedding, whatever the labels."""
+
+    def pre_finetuning(self, labels=None, num_classes=None, multi_label=False):
+        super().pre_finetuning(labels, num_classes, multi_label)
+        self.head = torch.nn.Linear(self.dim, self.dim)
+
+    def training_step(self, batch, task):
+        return self.head(self.embedding(batch["ids"], batch["offsets"]))
+
+
+def test_logits_of_the_wrong_width_are_refused_before_the_loss_naming_training_step():
+    tc = bpcore.TextClassification(WideLogits(name="wide"))
+    data = {"texts": ["a b", "c d", "e f", "g h"], "labels": [["x"], ["y"], ["x", "y"], ["y"]]}
+    with pytest.raises(
+        bpcore.TrainingError, match=r"training_step returned a tensor of shape \[\d+, 16\].*\[\d+, 2\]"
+    ):
+        tc.finetune(data, variant="multi_label", epochs=1, validation_split=0.0, seed=0)

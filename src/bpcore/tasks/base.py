@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Union
 
 import attrs
 
-from bpcore.errors import InputError, InputTypeError, TaskNotSupportedError
+from bpcore.errors import (
+    BpcoreError,
+    InputError,
+    InputTypeError,
+    ModelProtocolError,
+    TaskNotSupportedError,
+    TrainingError,
+)
 from bpcore.schemas import structure
 
 if TYPE_CHECKING:
@@ -159,7 +166,7 @@ class Task:
 
     # -- inference ------------------------------------------------------------------------
     def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
-        from bpcore.protocol import check_answers, inference
+        from bpcore.protocol import check_answers, describe_model, inference
 
         for key, value in model_kwargs.items():
             if not isinstance(value, bool):
@@ -170,15 +177,24 @@ class Task:
             from bpcore.images import load_images
 
             payload["image"] = load_images(payload["image"], "input.image")
+        plugin = self._spec.plugin if self._spec is not None else None
         with inference(self.model):
-            output = self.model(payload, task=self.task, **model_kwargs)
+            try:
+                output = self.model(payload, task=self.task, **model_kwargs)
+            except BpcoreError:
+                raise
+            except Exception as error:  # the model's own bug: one error type, naming model and plugin
+                raise ModelProtocolError(
+                    f"{describe_model(self.model, plugin)} failed on {self.task}: "
+                    f"{type(error).__name__}: {str(error)[:300]}"
+                ) from error
         count = len(next(iter(payload.values())))
         answers = check_answers(
             output,
             count,
             task=self.task,
             model=self.model,
-            plugin=self._spec.plugin if self._spec is not None else None,
+            plugin=plugin,
             return_tensor=bool(model_kwargs.get("return_tensor")),
         )
         return answers[0] if single else answers
@@ -352,9 +368,12 @@ class Task:
         """Check the data before any training starts (e.g. that every image opens)."""
 
     def _pre_finetuning(self, data: Any, variant: str) -> None:
+        arguments = self._pre_finetuning_arguments(data, variant)
+        # The label count the loss checks the model's logits against.
+        self._num_labels = len(arguments.get("labels") or {}) or None
         prepare = getattr(self.model, "pre_finetuning", None)
         if callable(prepare):
-            prepare(**self._pre_finetuning_arguments(data, variant))
+            prepare(**arguments)
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
         """What the model's ``pre_finetuning`` is told (e.g. the labels, to build a head)."""
@@ -391,14 +410,30 @@ class Task:
         """Cross-entropy of the model's logits against the label indices."""
         import torch.nn.functional as F
 
-        return F.cross_entropy(self._training_step(batch), batch["targets"])
+        return F.cross_entropy(self._logits(batch), batch["targets"])
 
     def step_multi_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Per-label sigmoid cross-entropy against the multi-hot targets."""
         import torch.nn.functional as F
 
-        logits = self._training_step(batch)
+        logits = self._logits(batch)
         return F.binary_cross_entropy_with_logits(logits, batch["targets"].to(logits.dtype))
+
+    def _logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The model's ``[batch, labels]`` logits, checked before a loss would fail on them obscurely."""
+        import torch
+
+        logits = self._training_step(batch)
+        rows, labels = len(batch["targets"]), getattr(self, "_num_labels", None)
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
+        if shape is None or len(shape) != 2 or shape[0] != rows or (labels and shape[1] != labels):
+            got = f"a tensor of shape {list(shape)}" if shape is not None else type(logits).__name__
+            raise TrainingError(
+                f"{type(self.model).__name__}.training_step returned {got} for a batch of {rows} "
+                f"{self.task} examples with {labels or 'its'} labels; it must return logits of shape "
+                f"[{rows}, {labels or 'labels'}] (one row per example from process_batch, one column per label)"
+            )
+        return logits
 
     def step_cosine(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Squared error between each pair's cosine similarity and its target score."""

@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from bpcore.testing.checks import Check, ConformanceError, model_checks
+from bpcore.testing.checks import Check, ConformanceError, RuleSkipped, model_checks
 from bpcore.testing.fuzz import FUZZ_STATS, fuzz_count
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "Candidate",
     "Check",
     "ConformanceError",
+    "RuleSkipped",
     "check_model",
     "fuzz_count",
     "model_checks",
@@ -140,19 +141,25 @@ def as_candidate(model: Candidate | str | Callable[[], Any]) -> Candidate:
     return Candidate(model, tasks=built.tasks, finetunable=finetunable)
 
 
-def check_model(model: Candidate | str | Callable[[], Any]) -> None:
-    """Run every check; raise one :class:`ConformanceError` listing each broken rule (None: it conforms)."""
+def check_model(model: Candidate | str | Callable[[], Any]) -> list[str]:
+    """Run every check; raise one :class:`ConformanceError` listing each broken rule.
+
+    Returns the ids of the rules that did not apply (skipped) when the model conforms.
+    """
     candidate = as_candidate(model)
-    failures = []
+    failures, skipped = [], []
     for check in model_checks(candidate):
         try:
             check(candidate)
+        except RuleSkipped:
+            skipped.append(check.id)
         except ConformanceError as error:
             failures.append(f"{check.id}: {error}")
     if failures:
         raise ConformanceError(
             "conformance", f"{candidate.id} breaks {len(failures)} rule(s):\n  " + "\n  ".join(failures)
         )
+    return skipped
 
 
 def parametrize_with_checks(models: Sequence[Candidate | str | Callable[[], Any]]) -> Any:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import reprlib
 import subprocess
 import sys
 import tempfile
 import textwrap
+import unittest
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,35 @@ class ConformanceError(AssertionError):
         super().__init__(f"[{rule}] {message}")
 
 
+class RuleSkipped(unittest.SkipTest):
+    """A rule that does not apply to this candidate (pytest reports it as skipped, never passed)."""
+
+    def __init__(self, rule: str, reason: str):
+        self.rule = rule
+        super().__init__(f"[{rule}] does not apply: {reason}")
+
+
+def show(value: Any) -> str:
+    """A short, readable repr of an answer: a few items of each list or dict, long strings cut."""
+    shower = reprlib.Repr()
+    shower.maxstring, shower.maxother, shower.maxlist, shower.maxdict, shower.maxlevel = 60, 60, 4, 4, 3
+    shower.maxlong = 40
+    return shower.repr(value)
+
+
+def difference(first: Any, second: Any, where: str = "", tolerance: float = TOLERANCE) -> str:
+    """Where two answers first differ, with both sides shown: ``[1]['sport']: 0.71 vs 0.12``."""
+    if isinstance(first, (list, tuple)) and isinstance(second, (list, tuple)) and len(first) == len(second):
+        for index, (a, b) in enumerate(zip(first, second)):
+            if not close(a, b, tolerance):
+                return difference(a, b, f"{where}[{index}]", tolerance)
+    if isinstance(first, dict) and isinstance(second, dict) and first.keys() == second.keys():
+        for key in first:
+            if not close(first[key], second[key], tolerance):
+                return difference(first[key], second[key], f"{where}[{key!r}]", tolerance)
+    return f"{where or 'the answer'}: {show(first)} vs {show(second)}"
+
+
 @attrs.frozen
 class Check:
     """One named rule, for one task (or the whole model when ``task`` is None)."""
@@ -51,11 +82,13 @@ class Check:
     def __call__(self, candidate: Candidate) -> None:
         try:
             self.run(candidate)
-        except ConformanceError:
+        except (ConformanceError, RuleSkipped):
             raise
         except BpcoreError as error:
             # The core's own enforcement (e.g. ModelProtocolError) is the rule being broken.
             raise ConformanceError(self.rule, f"{type(error).__name__}: {error}") from error
+        except Exception as error:  # listed with the other broken rules, never aborting the run
+            raise ConformanceError(self.rule, f"raised {type(error).__name__}: {str(error)[:300]}") from error
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -147,31 +180,35 @@ def check_answers_have_the_task_shape(candidate: Candidate, task: str) -> None:
     rule = "answer-shape"
     if not isinstance(answers, list) or len(answers) != item_count(kwargs):
         raise ConformanceError(
-            rule, f"{task}: expected a list of {item_count(kwargs)} answers, got {answers!r:.200}"
+            rule, f"{task}: expected a list of {item_count(kwargs)} answers, got {show(answers)}"
         )
     for index, answer in enumerate(answers):
         if task in TEXT_TASKS:
             generations = answer if task == "text-generation" and isinstance(answer, list) else [answer]
             if not all(isinstance(text, str) for text in generations):
-                raise ConformanceError(rule, f"{task}: answer {index} is {answer!r:.80}, not text")
+                raise ConformanceError(rule, f"{task}: answer {index} is {show(answer)}, not text")
         elif task in CLASSIFICATION_TASKS:
             if not isinstance(answer, dict) or not answer:
                 raise ConformanceError(
-                    rule, f"{task}: answer {index} is {answer!r:.80}, not {{label: probability}}"
+                    rule, f"{task}: answer {index} is {show(answer)}, not {{label: probability}}"
                 )
             labels = kwargs.get("labels")
             if labels and set(answer) - set(labels):
                 raise ConformanceError(
                     rule,
-                    f"{task}: answer {index} has labels {sorted(set(answer) - set(labels))} it was not given",
+                    f"{task}: answer {index} has labels {show(sorted(set(answer) - set(labels)))} "
+                    "it was not given",
                 )
             values = list(answer.values())
-            if not all(isinstance(p, float) and 0.0 <= p <= 1.0 for p in values):
+            outside = [p for p in values if not (isinstance(p, float) and 0.0 <= p <= 1.0)]
+            if outside:
                 raise ConformanceError(
-                    rule, f"{task}: answer {index} has probabilities outside [0, 1]: {values}"
+                    rule, f"{task}: answer {index} has probabilities outside [0, 1]: {show(outside)}"
                 )
             if values != sorted(values, reverse=True):
-                raise ConformanceError(rule, f"{task}: answer {index} is not sorted by probability: {answer}")
+                raise ConformanceError(
+                    rule, f"{task}: answer {index} is not sorted by probability: {show(answer)}"
+                )
             if labels and not math.isclose(sum(values), 1.0, abs_tol=1e-3):
                 raise ConformanceError(
                     rule, f"{task}: answer {index} probabilities sum to {sum(values)}, not 1"
@@ -195,7 +232,7 @@ def check_single_and_batched_answers_agree(candidate: Candidate, task: str) -> N
         if not close(alone, batched[index]):
             raise ConformanceError(
                 "single-equals-batched",
-                f"{task}: item {index} alone gives {alone!r:.120} but in a batch {batched[index]!r:.120}",
+                f"{task}: item {index} alone and in a batch differ at {difference(alone, batched[index])}",
             )
 
 
@@ -245,7 +282,7 @@ def check_deterministic_in_training_mode(candidate: Candidate, task: str) -> Non
     first, second = task_object(**kwargs), task_object(**kwargs)
     if not close(first, second, tolerance=1e-6):
         raise ConformanceError(
-            "deterministic", f"{task}: two calls gave different answers ({first!r:.80} vs {second!r:.80})"
+            "deterministic", f"{task}: two calls gave different answers at {difference(first, second)}"
         )
     if model.training:
         raise ConformanceError(
@@ -278,7 +315,7 @@ def check_thread_safe(candidate: Candidate, task: str) -> None:
         raise ConformanceError(
             "thread-safe",
             f"{task}: {len(wrong)} of {len(answers)} calls from {threads} threads differ from the same call "
-            f"made alone, e.g. item {index}: {answer!r:.80} vs {expected[index]!r:.80}. Keep no per-call "
+            f"made alone, e.g. item {index} at {difference(answer, expected[index], tolerance=0.0)}. Keep no per-call "
             "state on the model (or set thread_safe = False on its class to be called one thread at a time)",
         )
 
@@ -313,7 +350,8 @@ def check_save_load_gives_identical_answers(candidate: Candidate, task: str) -> 
         after = task_for(candidate, task, loaded)(**kwargs)
     if not close(before, after, tolerance=1e-5):
         raise ConformanceError(
-            "save-load", f"{task}: answers differ after save and load ({before!r:.100} vs {after!r:.100})"
+            "save-load",
+            f"{task}: answers differ after save and load at {difference(before, after, tolerance=1e-5)}",
         )
 
 
@@ -334,7 +372,9 @@ def check_finetuning_learns(candidate: Candidate, task: str, variant: str) -> No
         raise ConformanceError(rule, f"{task}/{variant}: finetuning left every weight unchanged")
     losses = history.val_loss
     if not min(losses[1:]) < losses[0]:
-        raise ConformanceError(rule, f"{task}/{variant}: the loss on its own data did not go down: {losses}")
+        raise ConformanceError(
+            rule, f"{task}/{variant}: the loss on its own data did not go down: {show(losses)}"
+        )
     if model.training:
         raise ConformanceError(
             rule, f"{task}/{variant}: the model was left in training mode after finetuning"
@@ -348,7 +388,9 @@ def check_finetuning_learns(candidate: Candidate, task: str, variant: str) -> No
         reloaded = task_for(candidate, task, bpcore.load(f"{folder}/saved"))(**kwargs)
     if not close(answers, reloaded, tolerance=1e-5):
         raise ConformanceError(
-            "save-load", f"{task}/{variant}: the finetuned model answers differently after save and load"
+            "save-load",
+            f"{task}/{variant}: the finetuned model answers differently after save and load at "
+            f"{difference(answers, reloaded, tolerance=1e-5)}",
         )
 
 
@@ -356,7 +398,7 @@ def check_plugin_module_imports_no_torch(candidate: Candidate) -> None:
     """Importing the model's plugin and listing its models imports neither torch nor a model library."""
     module = candidate.plugin_module()
     if module is None:
-        return
+        raise RuleSkipped("light-plugin-module", f"{candidate.id} comes from no installed plugin")
     code = textwrap.dedent(
         f"""
         import importlib, sys
