@@ -478,3 +478,37 @@ def test_list_models_shows_caller_aliases(tiny_plugin):
 def test_model_names_are_checked(name):
     with pytest.raises(bpcore.InputError, match="name"):
         TinyTextModel(name=name)
+
+
+class SecondTextDefault:
+    @bpcore.hookimpl
+    def register_models(self, register):
+        register(
+            name="tiny-text",  # the name another plugin already has
+            factory="tiny_models:TinyTextModel",
+            tasks=["text-vectorisation"],
+            default_for=["text-vectorisation"],
+            init_kwargs={"dim": 8},
+        )
+
+
+def test_a_clash_made_at_run_time_is_told_at_once(tiny_plugin):
+    with pytest.warns(UserWarning, match="model name 'tiny-text' already means"):
+        name = bpcore.register_plugin(SecondTextDefault(), name="second-default")
+    bpcore.unregister_plugin(name)
+
+
+def test_list_models_marks_the_default_a_task_really_picks(tiny_plugin, monkeypatch):
+    with pytest.warns(UserWarning):
+        name = bpcore.register_plugin(SecondTextDefault(), name="second-default")
+    try:
+        rows = AutoModel.list_models(task="text-vectorisation", return_dict=True)
+        marked = [row_name for row_name, row in rows.items() if "text-vectorisation" in row["default_for"]]
+        assert marked == ["tiny-text"] and bpcore.TextVectorisation().model.dim == 16
+
+        monkeypatch.setenv("BPCORE_DEFAULTS", "text-vectorisation=second-default/tiny-text")
+        rows = AutoModel.list_models(task="text-vectorisation", return_dict=True)
+        marked = [row_name for row_name, row in rows.items() if "text-vectorisation" in row["default_for"]]
+        assert marked == ["second-default/tiny-text"] and bpcore.TextVectorisation().model.dim == 8
+    finally:
+        bpcore.unregister_plugin(name)

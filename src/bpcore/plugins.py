@@ -172,7 +172,19 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
         assert registered is not None
         _infos[registered] = PluginInfo(name=registered, problems=hook_problems(plugin))
         _generation += 1
-        return registered
+    _warn_about_clashes(registered)
+    return registered
+
+
+def _warn_about_clashes(name: str) -> None:
+    """A plugin registered at run time hears at once when one of its names means another model."""
+    import warnings
+
+    from bpcore.registry import get_registry
+
+    for problem in get_registry().clashes():
+        if problem.plugin == name:
+            warnings.warn(f"plugin {name!r}: {problem.message}", UserWarning, stacklevel=3)
 
 
 def unregister_plugin(plugin_or_name: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from bpcore.errors import ModelNotFoundError
 from bpcore.protocol import ready_for_inference
-from bpcore.registry import ModelSpec, get_registry
+from bpcore.registry import ModelSpec, Registry, get_registry
 
 
 def resolve_model(
@@ -58,9 +58,15 @@ def list_model_rows(
     pattern: str | None = None,
 ) -> list[dict[str, Any]]:
     registry = get_registry()
+    defaults = chosen_defaults(registry)
     rows = []
     for spec in registry.list_models(task=task, pattern=pattern)[:limit]:
         row = spec.as_dict()
+        # What a task really picks (BPCORE_DEFAULTS and clashes decided), not what the plugin asked for.
+        picked = [name for name, default in defaults.items() if default is spec]
+        row["default_for"] = [t for t in spec.default_for if t in picked] + [
+            t for t in picked if t not in spec.default_for
+        ]
         # The name that loads it: ``plugin/name`` when another plugin's model has the plain name.
         row["name"] = registry.display_name(spec)
         row["aliases"] = sorted(
@@ -68,6 +74,20 @@ def list_model_rows(
         )
         rows.append(row)
     return rows
+
+
+def chosen_defaults(registry: Registry) -> dict[str, ModelSpec]:
+    """The model each task takes by default, for the tasks that have one."""
+    from bpcore.errors import BpcoreError
+    from bpcore.tasknames import TASKS
+
+    chosen = {}
+    for task in TASKS:
+        try:
+            chosen[task] = registry.default_for(task)
+        except BpcoreError:  # no model, or an ambiguous default: nothing to mark
+            continue
+    return chosen
 
 
 class AutoModel:
