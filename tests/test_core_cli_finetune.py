@@ -232,6 +232,17 @@ def test_bad_data_is_one_line_naming_the_line_and_column(
     assert error_line(err).startswith(f"bpcore: error: {message}")
 
 
+def test_bad_data_is_reported_before_the_model_loads(tiny_plugin, tmp_path, capsys):
+    path = tmp_path / "blank.csv"
+    path.write_text("texts,labels\nfine,x\n  ,y\n", encoding="utf-8")
+    # A model that cannot load: the data's problem is still what the user hears first.
+    code, _, err = run_cli(
+        capsys, "finetune", "text-classification", "--data", str(path), "--model", "no-such-model"
+    )
+    assert code == 2
+    assert error_line(err).startswith("bpcore: error: data: line 3, column texts: is empty")
+
+
 def test_an_image_that_does_not_exist(tiny_plugin, tmp_path, capsys):
     Image.new("RGB", (8, 8), (255, 0, 0)).save(tmp_path / "red.png")
     path = tmp_path / "images.jsonl"

@@ -378,6 +378,10 @@ def _finetune(args: argparse.Namespace) -> int:
     variant = choose_variant(task_class, params, options.get("variant"))
     if "variant" not in options and variant is not None and variant != next(iter(task_class.variants)):
         options["variant"] = variant  # the columns fit another variant than the default
+    try:  # a bad row is reported before the model takes its time to load
+        task_class.check_params(params, variant)
+    except InputError as error:
+        raise locate(error, params) from None
     task = task_class(args.model, device=args.device)
     if not args.quiet and sys.stderr.isatty():  # with the progress bar; never in front of an error in a log
         model = getattr(task.model, "name", None) or type(task.model).__name__

@@ -280,8 +280,7 @@ class Task:
                 f"{getattr(self.model, 'name', None) or type(self.model).__name__} cannot be finetuned for {self.task!r}; "
                 f"finetunable models: {[m['name'] for m in self.list_models() if self.task in m['finetunable']]}"  # type: ignore[index,union-attr]
             )
-        data = structure(self._prepare_params(params), chosen.params, root="params")
-        self._check_data(data)
+        data = self.check_params(params, name)
         examples = chosen.examples(data, options)
         check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
         # The model is ours alone from its new head to its best weights: calls in flight end first,
@@ -329,20 +328,21 @@ class Task:
                 cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
             )
 
-    def _variant(self, variant: str | None) -> tuple[str, Variant]:
-        if not self.variants:
-            raise TaskNotSupportedError(f"{self.task!r} has no finetuning")
+    @classmethod
+    def _variant(cls, variant: str | None) -> tuple[str, Variant]:
+        if not cls.variants:
+            raise TaskNotSupportedError(f"{cls.task!r} has no finetuning")
         if variant is None:
-            variant = next(iter(self.variants))
+            variant = next(iter(cls.variants))
         if not isinstance(variant, str):
             raise InputTypeError(
-                f"expected one of {list(self.variants)}, got {type(variant).__name__}", field="variant"
+                f"expected one of {list(cls.variants)}, got {type(variant).__name__}", field="variant"
             )
-        if variant not in self.variants:
+        if variant not in cls.variants:
             raise InputError(
-                f"unknown variant {variant!r:.100}; {self.task} has {list(self.variants)}", field="variant"
+                f"unknown variant {variant!r:.100}; {cls.task} has {list(cls.variants)}", field="variant"
             )
-        return variant, self.variants[variant]
+        return variant, cls.variants[variant]
 
     def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in options.items():
@@ -360,11 +360,29 @@ class Task:
             getattr(self.model, "training_step", None)
         )
 
-    def _prepare_params(self, params: Any) -> Any:
+    @classmethod
+    def check_params(cls, params: Any, variant: str | None = None) -> Any:
+        """``params`` checked against the variant's schema, every image opened: before any model loads.
+
+        Raises :class:`~bpcore.InputError` naming the field and item; returns the structured data.
+
+        Example::
+
+            bpcore.TextClassification.check_params({"texts": ["a", "b"], "labels": ["x"]})
+            # InputError: params.labels: has 1 items, params.texts has 2
+        """
+        _, chosen = cls._variant(variant)
+        data = structure(cls._prepare_params(params), chosen.params, root="params")
+        cls._check_data(data)
+        return data
+
+    @classmethod
+    def _prepare_params(cls, params: Any) -> Any:
         """Turn a shorthand of ``params`` into the task's schema (e.g. a folder of labelled images)."""
         return params
 
-    def _check_data(self, data: Any) -> None:
+    @classmethod
+    def _check_data(cls, data: Any) -> None:
         """Check the data before any training starts (e.g. that every image opens)."""
 
     def _pre_finetuning(self, data: Any, variant: str) -> None:

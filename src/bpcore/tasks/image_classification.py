@@ -79,7 +79,8 @@ class ImageClassification(Task):
         data = {"image": images, "labels": per_item_labels(labels, len(images)), "top_k": top_k}
         return self._infer(ImageClassificationInput, data, single)
 
-    def _prepare_params(self, params: Any) -> Any:
+    @classmethod
+    def _prepare_params(cls, params: Any) -> Any:
         # A folder holding one sub-folder of images per label: the common layout of image data.
         if isinstance(params, Mapping) and isinstance(params.get("images"), (str, os.PathLike)):
             if "labels" in params:
@@ -93,7 +94,8 @@ class ImageClassification(Task):
             return {**params, "images": images, "labels": labels}
         return params
 
-    def _check_data(self, data: Any) -> None:
+    @classmethod
+    def _check_data(cls, data: Any) -> None:
         check_images(data, ("images",))
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:

@@ -69,7 +69,8 @@ class ImageTextVectorisation(Task):
             ImageTextInput, {"image": images, "text": texts}, single, return_tensor=return_tensor
         )
 
-    def _check_data(self, data: Any) -> None:
+    @classmethod
+    def _check_data(cls, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
 
     def finetune(

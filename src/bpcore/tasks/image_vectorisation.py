@@ -75,7 +75,8 @@ class ImageVectorisation(Task):
         images, single = as_batch(image, is_image, "input.image")
         return self._infer(ImageInput, {"image": images}, single, return_tensor=return_tensor)
 
-    def _check_data(self, data: Any) -> None:
+    @classmethod
+    def _check_data(cls, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
 
     def finetune(
