@@ -225,7 +225,8 @@ class LoopOptions:
       ``warmup_ratio`` of the optimizer steps.
     - ``checkpoint_dir``: save a checkpoint at each epoch end (see :mod:`bpcore.checkpoints`),
       keeping the last ``keep_checkpoints``; ``resume=True`` continues the run checkpointed
-      there (or starts one, when there is none yet).
+      there from its last complete, valid checkpoint (a damaged one is skipped with a warning),
+      or starts one when there is none yet.
     - ``log_with``: Accelerate trackers (``"tensorboard"``, ``"wandb"``, ...) to hand the
       per-step and per-epoch losses and the learning rate to, writing under ``log_dir``.
     """
@@ -511,14 +512,17 @@ def fit(
 
     resume_from = resumed = None
     if options.resume:
-        resume_from = checkpoints.latest_checkpoint(options.checkpoint_dir)  # type: ignore[arg-type]
-        if resume_from is None:
+        # Checked whole first: a damaged checkpoint is passed over for the one before it.
+        found, skipped = checkpoints.resumable_checkpoint(options.checkpoint_dir)  # type: ignore[arg-type]
+        for passed_over, reason in skipped:
+            _warn(state, f"resume: skipped the checkpoint {passed_over} ({reason})")
+        if found is None:
             _warn(
                 state,
                 f"resume: no checkpoint in {options.checkpoint_dir} yet, so the run starts from the beginning",
             )
         else:
-            resumed = checkpoints.read_loop_state(resume_from)
+            resume_from, resumed = found
             seed = resumed["history"]["seed"] if seed is None else seed
     seed = random.randrange(2**31) if seed is None else seed
     set_seed(seed)
@@ -652,16 +656,17 @@ def fit(
             False,
         )
         if resumed is not None:
-            accelerator.load_state(str(resume_from))
+            best_state = _load_checkpoint(accelerator, resume_from, model, initial_state)
             restored = History.from_dict(resumed["history"])
             history.epochs[:] = restored.epochs
             history.step_losses[:] = restored.step_losses
-            history.best_epoch, history.stopped_early = restored.best_epoch, restored.stopped_early
+            history.best_epoch = restored.best_epoch
             history.resumed_after_epoch = first_epoch = resumed["epoch"]
             first_epoch += 1
             best_loss, epochs_without_gain = resumed["best_loss"], resumed["epochs_without_gain"]
             finished = resumed["finished"]
-            best_state = checkpoints.load_best_weights(resume_from)  # type: ignore[arg-type]
+            # Early stopping ended the checkpointed run: "early" against this run's epochs.
+            history.stopped_early = finished and resumed["epoch"] < epochs
             loop.global_step = len(history.step_losses)
         if options.log_with:
             accelerator.init_trackers("bpcore-finetune", config=_tracker_config(history, epochs, options))
@@ -775,6 +780,29 @@ def fit(
                 raise TrainingError(f"finetuning ran out of memory ({error})", history) from error
             _release_memory()
             size = max(1, int(size * 0.9))  # as accelerate's find_executable_batch_size shrinks
+
+
+def _load_checkpoint(
+    accelerator: Any, checkpoint: Any, model: torch.nn.Module, initial_state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Load a checked checkpoint into the run; its best weights. A failure is an :class:`InputError`
+    naming the checkpoint, and leaves the model as it was (not half-loaded)."""
+    from bpcore import checkpoints
+
+    try:
+        accelerator.load_state(str(checkpoint))
+        best_state = checkpoints.load_best_weights(checkpoint)
+        expected = {key: tuple(value.shape) for key, value in initial_state.items()}
+        if {key: tuple(value.shape) for key, value in best_state.items()} != expected:
+            raise ValueError(f"{checkpoints.BEST_WEIGHTS} does not fit this model")
+    except Exception as error:
+        model.load_state_dict(initial_state)
+        raise InputError(
+            f"cannot resume from {checkpoint}: it does not fit this model and optimizer, or is damaged "
+            f"({type(error).__name__}: {str(error)[:300]})",
+            field="checkpoint_dir",
+        ) from error
+    return best_state
 
 
 def _warn(state: Any, message: str) -> None:

@@ -30,6 +30,8 @@ The checks, each failing with a :class:`ConformanceError` that names its rule:
 - ``save-load``: :func:`bpcore.save` then :func:`bpcore.load` answers identically;
 - ``finetuning-learns``: per finetunable task and variant, a short finetune changes the weights,
   lowers the loss on its own data, leaves the model in eval mode and survives save/load;
+- ``resume``: for the first finetunable task and variant, a run checkpointed after epoch 1 and
+  resumed on a fresh model ends with the uninterrupted run's losses, learning rates and weights;
 - ``bad-input``: per task (and per finetunable task and variant), hypothesis-generated malformed
   input (see :mod:`bpcore.testing.fuzz`) gets a success or a bpcore error naming the field, never
   a raw ``TypeError``/``KeyError``/``IndexError``/``ValueError``/``RuntimeError``; finetuning

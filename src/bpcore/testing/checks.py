@@ -142,7 +142,10 @@ def _variants(task: str) -> list[str]:
     return list(TASK_CLASSES[task].variants)
 
 
-def run_finetune(candidate: Candidate, task_object: Any, task: str, variant: str, epochs: int) -> Any:
+def run_finetune(
+    candidate: Candidate, task_object: Any, task: str, variant: str, epochs: int, **options: Any
+) -> Any:
+    """The kit's short finetune of ``task_object`` on the candidate's data; ``options`` go to ``finetune``."""
     import warnings
 
     data = candidate.finetune_data.get((task, variant)) or samples.finetune_data(task, variant)
@@ -159,8 +162,7 @@ def run_finetune(candidate: Candidate, task_object: Any, task: str, variant: str
             # Validating on the training data: the check asks whether the model learns its own data.
             validation_split=(everything, everything),
             epochs=epochs,
-            batch_size=min(count, 8),
-            early_stopping_epochs=0,
+            **{"batch_size": min(count, 8), "early_stopping_epochs": 0, **options},
             configure_optimizers=(lambda: optimizer(task_object.model.parameters())) if optimizer else None,
             seed=0,
         )
@@ -460,6 +462,9 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
                 partial(_with_variant, fuzz.check_bad_finetune_input, task, variant),
                 variant,
             )
+    from bpcore.testing.resume_checks import resume_checks  # it builds on this module's helpers
+
+    yield from resume_checks(candidate)
 
 
 def _with_task(check: Callable[[Candidate, str], None], task: str, candidate: Candidate) -> None:
