@@ -14,18 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bpcore.contracts import ANSWER_LABELS, ANSWER_TEXT, ANSWER_VECTOR, CONTRACTS, tasks_answering
 from bpcore.errors import BpcoreError
 from bpcore.testing import fuzz, samples
 
 if TYPE_CHECKING:
     from bpcore.testing import Candidate
 
-#: Tasks whose answers are vectors (and take ``return_tensor``).
-VECTOR_TASKS = ("text-vectorisation", "image-vectorisation", "image-text-vectorisation")
-CLASSIFICATION_TASKS = ("text-classification", "image-classification")
-TEXT_TASKS = ("qa", "emotion", "summarisation", "text-generation")
+#: Tasks by the kind of their answers, as their contracts declare.
+VECTOR_TASKS = tasks_answering(ANSWER_VECTOR)
+CLASSIFICATION_TASKS = tasks_answering(ANSWER_LABELS)
+TEXT_TASKS = tasks_answering(ANSWER_TEXT)
 #: Per-item keyword arguments of each task call (the rest, like ``labels``, apply to every item).
-ITEM_FIELDS = {"question", "context", "text", "image"}
+ITEM_FIELDS = {field for contract in CONTRACTS.values() for field in contract.item_fields}
 TOLERANCE = 1e-4
 
 
@@ -137,9 +138,7 @@ def prepared(candidate: Candidate, task: str) -> Any:
 
 
 def _variants(task: str) -> list[str]:
-    from bpcore.tasks import TASK_CLASSES
-
-    return list(TASK_CLASSES[task].variants)
+    return CONTRACTS[task].variant_names
 
 
 def run_finetune(
@@ -439,11 +438,12 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
         yield Check("deterministic", task, partial(_with_task, check_deterministic_in_training_mode, task))
         yield Check("thread-safe", task, partial(_with_task, check_thread_safe, task))
         yield Check("save-load", task, partial(_with_task, check_save_load_gives_identical_answers, task))
-        if task in CLASSIFICATION_TASKS:
+        contract = CONTRACTS[task]
+        if contract.top_k:
             yield Check("top-k", task, partial(_with_task, check_top_k, task))
-        if task in VECTOR_TASKS:
+        if "return_tensor" in contract.keywords:
             yield Check("return-tensor", task, partial(_with_task, check_return_tensor, task))
-        if task.startswith("image"):
+        if "image" in contract.item_fields:
             yield Check("image-input-kinds", task, partial(_with_task, check_image_input_kinds, task))
         yield Check("bad-input", task, partial(_with_task, fuzz.check_bad_input, task))
     for task in candidate.finetunable:

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from bpcore.contracts import CONTRACTS
 from bpcore.errors import BpcoreError, InputError, ModelProtocolError
 from bpcore.testing import samples
 
@@ -293,29 +294,8 @@ CALL_KEYWORDS: dict[str, list[Any]] = {
 }
 
 #: The keyword arguments each task's ``__call__`` takes beyond its items.
-TASK_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "qa": ("context", "prev_qa"),
-    "text-classification": ("labels", "top_k", "multi_label"),
-    "emotion": (),
-    "summarisation": (),
-    "text-generation": (
-        "min_length",
-        "max_length",
-        "temperature",
-        "top_k",
-        "top_p",
-        "repetition_penalty",
-        "length_penalty",
-        "num_beams",
-        "num_generations",
-        "do_sample",
-    ),
-    "text-vectorisation": ("return_tensor",),
-    "image-classification": ("labels", "top_k"),
-    "image-vectorisation": ("return_tensor",),
-    "image-text-vectorisation": ("return_tensor",),
-}
-ITEM_ARGUMENTS = {"question", "context", "text", "image"}
+TASK_KEYWORDS: dict[str, tuple[str, ...]] = {name: c.call_options for name, c in CONTRACTS.items()}
+ITEM_ARGUMENTS = {field for c in CONTRACTS.values() for field in c.item_fields}
 
 
 def _returns(value: Callable[[], Any]) -> Callable[[Any, int], Any]:
@@ -394,12 +374,7 @@ FINETUNE_KEYWORDS: dict[str, list[Any]] = {
 TASK_OPTION_VALUES = [0, -1, "x", 1.5, True, math.nan, [8], 8]
 #: Finetuning options of each task beyond the common keywords.
 TASK_OPTIONS: dict[str, tuple[str, ...]] = {
-    "qa": ("max_input_length", "max_output_length"),
-    "emotion": ("max_input_length", "max_output_length"),
-    "summarisation": ("max_input_length", "max_output_length"),
-    "text-generation": ("max_input_length", "max_output_length"),
-    "text-classification": ("max_length",),
-    "text-vectorisation": ("max_length",),
+    name: tuple(c.finetune_options) for name, c in CONTRACTS.items() if c.finetune_options
 }
 
 

@@ -1,0 +1,298 @@
+"""The nine tasks' contracts: the one place a task's rules are written down."""
+
+from __future__ import annotations
+
+from bpcore.contracts import (
+    ANSWER_LABELS,
+    ANSWER_TEXT,
+    ANSWER_VECTOR,
+    LOSS_BINARY_CROSS_ENTROPY,
+    LOSS_COSINE,
+    LOSS_CROSS_ENTROPY,
+    LOSS_FROM_MODEL,
+    LOSS_TRIPLET,
+    Optimizer,
+    TaskContract,
+    VariantContract,
+)
+from bpcore.contracts import examples as ex
+from bpcore.contracts import samples as s
+from bpcore.schemas import inputs, params
+from bpcore.tasknames import (
+    EMOTION,
+    IMAGE_CLASSIFICATION,
+    IMAGE_TEXT_VECTORISATION,
+    IMAGE_VECTORISATION,
+    QA,
+    SUMMARISATION,
+    TEXT_CLASSIFICATION,
+    TEXT_GENERATION,
+    TEXT_VECTORISATION,
+)
+
+SEQ2SEQ = Optimizer("Adafactor", 1e-3)
+LABELS_TOLD = ("labels",)
+TEXT_TO_TEXT = VariantContract(
+    "text_to_text",
+    params.TextToTextParams,
+    ex.text_to_text_examples,
+    LOSS_FROM_MODEL,
+    receives='`{"input", "output", "max_input_length", "max_output_length"}`',
+    returns="the loss",
+    sample=lambda: s.TEXT_TO_TEXT_PARAMS,
+)
+ONE_TEXT_OUT = "`str`"
+
+
+def _text_task(name: str, max_input_length: int, max_output_length: int) -> TaskContract:
+    return TaskContract(
+        name,
+        inputs.TextInput,
+        ANSWER_TEXT,
+        item_fields=("text",),
+        task_input='`{"text": [str]}`',
+        answer_doc=ONE_TEXT_OUT,
+        sample_input=lambda: {"text": s.TEXTS},
+        install_hints=("bp-hf",),
+        variants=(TEXT_TO_TEXT,),
+        optimizer=SEQ2SEQ,
+        finetune_options={"max_input_length": max_input_length, "max_output_length": max_output_length},
+    )
+
+
+GENERATION_OPTIONS = (
+    "min_length",
+    "max_length",
+    "temperature",
+    "top_k",
+    "top_p",
+    "repetition_penalty",
+    "length_penalty",
+    "num_beams",
+    "num_generations",
+    "do_sample",
+)
+
+DECLARED: tuple[TaskContract, ...] = (
+    TaskContract(
+        QA,
+        inputs.QAInput,
+        ANSWER_TEXT,
+        item_fields=("question", "context"),
+        task_input='`{"question": [str], "context": [str], "prev_qa": [[(question, answer), ...]]}`',
+        answer_doc=ONE_TEXT_OUT,
+        sample_input=lambda: dict(s.QA_INPUT),
+        install_hints=("bp-hf",),
+        variants=(
+            VariantContract(
+                "qa",
+                params.QAParams,
+                ex.qa_examples,
+                LOSS_FROM_MODEL,
+                receives='`{"question", "context", "prev_qa": [(q, a)], "output", "max_input_length", '
+                '"max_output_length"}`',
+                returns="the loss",
+                sample=lambda: s.QA_PARAMS,
+            ),
+        ),
+        optimizer=SEQ2SEQ,
+        call_options=("prev_qa",),
+        finetune_options={"max_input_length": 256, "max_output_length": 32},
+    ),
+    TaskContract(
+        TEXT_CLASSIFICATION,
+        inputs.TextClassificationInput,
+        ANSWER_LABELS,
+        item_fields=("text",),
+        task_input='`{"text": [str], "labels": [[str]] or None, "top_k": int, "multi_label": bool}`',
+        answer_doc="`{label: probability}`",
+        sample_input=lambda: {"text": s.TEXTS, "labels": s.LABELS},
+        install_hints=("bp-hf",),
+        variants=(
+            VariantContract(
+                "single_label",
+                params.TextClassificationParams,
+                ex.text_single_label_examples,
+                LOSS_FROM_MODEL,
+                receives='`{"inputs": text, "labels": label, "class_to_idx": {label: index}, "max_length"}`',
+                returns="the loss",
+                sample=lambda: {"texts": s.TEXTS, "labels": s.TEXT_LABELS},
+                pre_finetuning=LABELS_TOLD,
+            ),
+            VariantContract(
+                "multi_label",
+                params.MultiLabelTextClassificationParams,
+                ex.text_multi_label_examples,
+                LOSS_BINARY_CROSS_ENTROPY,
+                receives='`{"inputs": text, "class_to_idx", "max_length"}`',
+                returns="logits `[batch, labels]`; the core applies a sigmoid loss per label",
+                sample=lambda: {
+                    "texts": s.TEXTS,
+                    "labels": [["sport"], ["finance"], ["sport", "news"], ["finance", "news"]],
+                },
+                pre_finetuning=(*LABELS_TOLD, "multi_label"),
+            ),
+        ),
+        optimizer=Optimizer("AdamW", 2e-5),
+        top_k=True,
+        call_options=("labels", "top_k", "multi_label"),
+        finetune_options={"max_length": 128},
+    ),
+    _text_task(EMOTION, 256, 32),
+    _text_task(SUMMARISATION, 512, 128),
+    TaskContract(
+        TEXT_GENERATION,
+        inputs.TextGenerationInput,
+        ANSWER_TEXT,
+        item_fields=("text",),
+        task_input='`{"text": [str], ...}`: only the options the user set, of `min_length`, `max_length`, '
+        "`temperature`, `top_k`, `top_p`, `repetition_penalty`, `length_penalty`, `num_beams`, "
+        "`num_generations`, `do_sample`",
+        answer_doc="`str`; a list of `num_generations` strings when that is above 1",
+        sample_input=lambda: {"text": s.TEXTS[:3]},
+        install_hints=("bp-hf",),
+        variants=(TEXT_TO_TEXT,),
+        optimizer=SEQ2SEQ,
+        call_options=GENERATION_OPTIONS,
+        finetune_options={"max_input_length": 128, "max_output_length": 32},
+    ),
+    TaskContract(
+        TEXT_VECTORISATION,
+        inputs.TextInput,
+        ANSWER_VECTOR,
+        item_fields=("text",),
+        task_input='`{"text": [str]}`',
+        answer_doc="`[float]`",
+        sample_input=lambda: {"text": s.TEXTS},
+        install_hints=("bp-st", "bp-clip"),
+        variants=(
+            VariantContract(
+                "cosine_similarity",
+                params.TextPairParams,
+                ex.text_pair_examples,
+                LOSS_COSINE,
+                receives='`{"text"}` plus `"max_length"` when given',
+                returns="vectors `[2 × batch, size]`",
+                sample=lambda: {
+                    "texts1": s.TEXTS[:2] + s.TEXTS[:2],
+                    "texts2": s.TEXTS[2:] + s.TEXTS[2:][::-1],
+                    "similarity_scores": [1.0, 1.0, 0.0, 0.0],
+                },
+            ),
+            VariantContract(
+                "triplet",
+                params.TextGroupParams,
+                ex.text_group_examples,
+                LOSS_TRIPLET,
+                receives='`{"text"}` plus `"max_length"` when given',
+                returns="vectors `[batch, size]`",
+                sample=lambda: {"texts": s.TEXTS * 2, "groups": [0, 1, 0, 1, 0, 1, 0, 1]},
+                grouped=True,
+            ),
+        ),
+        keywords=("return_tensor",),
+        call_options=("return_tensor",),
+        finetune_options={"max_length": None},
+    ),
+    TaskContract(
+        IMAGE_CLASSIFICATION,
+        inputs.ImageClassificationInput,
+        ANSWER_LABELS,
+        item_fields=("image",),
+        task_input='`{"image": [PIL.Image], "labels": [[str]] or None, "top_k": int}`',
+        answer_doc="`{label: probability}`",
+        sample_input=lambda: {"image": s.images(), "labels": list(s.COLOURS)},
+        install_hints=("bp-clip", "bp-effnet"),
+        variants=(
+            VariantContract(
+                "single_label",
+                params.ImageClassificationParams,
+                ex.image_single_label_examples,
+                LOSS_CROSS_ENTROPY,
+                receives='`{"image": PIL}`',
+                returns="logits `[batch, labels]`; the core applies cross-entropy",
+                sample=s.image_labels,
+                pre_finetuning=(*LABELS_TOLD, "num_classes"),
+            ),
+            VariantContract(
+                "multi_label",
+                params.MultiLabelImageClassificationParams,
+                ex.image_multi_label_examples,
+                LOSS_BINARY_CROSS_ENTROPY,
+                receives='`{"image": PIL}`',
+                returns="logits `[batch, labels]`; the core applies a sigmoid loss per label",
+                sample=lambda: s.image_labels(multi_label=True),
+                pre_finetuning=(*LABELS_TOLD, "num_classes", "multi_label"),
+            ),
+        ),
+        optimizer=Optimizer("SGD", 1e-1, weight_decay=1e-4),
+        top_k=True,
+        call_options=("labels", "top_k"),
+    ),
+    TaskContract(
+        IMAGE_VECTORISATION,
+        inputs.ImageInput,
+        ANSWER_VECTOR,
+        item_fields=("image",),
+        task_input='`{"image": [PIL.Image]}`',
+        answer_doc="`[float]`",
+        sample_input=lambda: {"image": s.images()},
+        install_hints=("bp-clip",),
+        variants=(
+            VariantContract(
+                "triplet",
+                params.ImageGroupParams,
+                ex.image_group_examples,
+                LOSS_TRIPLET,
+                receives='`{"image": PIL}`',
+                returns="vectors `[batch, size]`",
+                sample=s.image_groups,
+                grouped=True,
+            ),
+            VariantContract(
+                "cosine_similarity",
+                params.ImagePairParams,
+                ex.image_pair_examples,
+                LOSS_COSINE,
+                receives='`{"image": PIL}`',
+                returns="vectors `[2 × batch, size]`",
+                sample=s.image_pairs,
+            ),
+        ),
+        keywords=("return_tensor",),
+        call_options=("return_tensor",),
+    ),
+    TaskContract(
+        IMAGE_TEXT_VECTORISATION,
+        inputs.ImageTextInput,
+        ANSWER_VECTOR,
+        item_fields=("image", "text"),
+        task_input='`{"image": [PIL.Image], "text": [str]}`',
+        answer_doc="`[float]`",
+        sample_input=lambda: {"image": s.images(), "text": s.TEXTS},
+        install_hints=("bp-clip",),
+        variants=(
+            VariantContract(
+                "triplet",
+                params.ImageTextGroupParams,
+                ex.image_text_group_examples,
+                LOSS_TRIPLET,
+                receives='`{"image": PIL, "text"}`',
+                returns="vectors `[batch, size]`",
+                sample=lambda: s.image_groups(with_texts=True),
+                grouped=True,
+            ),
+            VariantContract(
+                "cosine_similarity",
+                params.ImageTextPairParams,
+                ex.image_text_pair_examples,
+                LOSS_COSINE,
+                receives='`{"image": PIL, "text"}`',
+                returns="vectors `[2 × batch, size]`",
+                sample=lambda: s.image_pairs(with_texts=True),
+            ),
+        ),
+        keywords=("return_tensor",),
+        call_options=("return_tensor",),
+    ),
+)
