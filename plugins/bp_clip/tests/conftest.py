@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,26 +29,3 @@ def shared_clip(tmp_path_factory: pytest.TempPathFactory):
 def fresh_clip(tmp_path: Path):
     """A tiny CLIP of its own, for tests that finetune it."""
     return build_tiny_clip(tmp_path / "fresh-clip")
-
-
-@pytest.fixture
-def bpcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "bpcore-home"
-    monkeypatch.setenv("BPCORE_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a Python snippet in a fresh interpreter (for what one process cannot undo: imports, env)."""
-
-    def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    return run

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
+def _one_thread(one_torch_thread: None) -> None:
     """One thread: on a small shared machine, two OpenMP threads contending with other processes
     ran training steps 10-20x slower than one (measured: 17 ms against 160-340 ms an image)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:  # only bp-effnet's tests: the rest of the session keeps its threads
-        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
@@ -63,26 +53,3 @@ def registered_tiny_effnet(weights_file: Path) -> Iterator[str]:
         yield REGISTERED_NAME
     finally:
         bpcore.unregister_plugin(plugin)
-
-
-@pytest.fixture
-def bpcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "bpcore-home"
-    monkeypatch.setenv("BPCORE_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a Python snippet in a fresh interpreter (for what one process cannot undo: imports, env)."""
-
-    def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    return run

@@ -6,35 +6,22 @@ folders never change. ``tiny_hf`` is importable by bare name (the lead's conform
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from tiny_hf import tiny_gpt2_folder, tiny_nli_folder, tiny_t5_folder  # noqa: E402
 
-import bpcore  # noqa: E402
-
 
 @pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
+def _isolated(one_torch_thread: None, bpcore_home: Path) -> None:
     """Tiny models spend most of their time waiting for a second thread: one runs them faster.
-
-    Only for bp-hf's tests: the rest of the session keeps its threads.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    Models saved by name go to a temporary home."""
 
 
 @pytest.fixture(scope="session")
@@ -68,48 +55,3 @@ def copy_folder(tmp_path: Path) -> Callable[[Path], Path]:
         return target
 
     return copy
-
-
-@pytest.fixture(autouse=True)
-def bpcore_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "bpcore-home"
-    monkeypatch.setenv("BPCORE_HOME", str(home))
-    return home
-
-
-@pytest.fixture
-def test_plugin() -> Iterator[Callable[..., str]]:
-    """Register model specs at run time (``add(name=..., factory=..., ...)``); removed afterwards."""
-    registered: list[str] = []
-
-    def add(**spec: object) -> str:
-        class Plugin:
-            @bpcore.hookimpl
-            def register_models(self, register):
-                register(**spec)
-
-        name = bpcore.register_plugin(Plugin(), name=f"bp-hf-test-{spec['name']}")
-        registered.append(name)
-        return name
-
-    try:
-        yield add
-    finally:
-        for name in registered:
-            bpcore.unregister_plugin(name)
-
-
-@pytest.fixture
-def run_python() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run a Python snippet in a fresh interpreter (for what one process cannot undo: imports, env)."""
-
-    def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", code],
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-
-    return run

@@ -119,8 +119,8 @@ def test_model_classes_are_exported_lazily_and_through_bpcore_models():
         bp_hf.NoSuchModel  # noqa: B018
 
 
-def test_a_registered_name_loads_a_local_folder(test_plugin, t5_folder):
-    test_plugin(
+def test_a_registered_name_loads_a_local_folder(register_models, t5_folder):
+    register_models(
         name="my-tiny-t5",
         factory="bp_hf.t5_multitask:T5QASummaryEmotion",
         tasks=["qa", "emotion", "summarisation", "text-generation"],
