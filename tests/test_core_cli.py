@@ -299,6 +299,25 @@ def test_a_pattern_with_no_match_says_so(tiny_plugin, capsys):
     assert code == 0 and "nothing-like-this*" in out and "install a plugin" not in out
 
 
+def test_list_models_of_one_plugin(tiny_plugin, capsys):
+    class Other:
+        @bpcore.hookimpl
+        def register_models(self, register):
+            register(name="other-model", factory="tiny_models:TinyTextModel", tasks=["text-vectorisation"])
+
+    name = bpcore.register_plugin(Other(), name="other-plugin")
+    try:
+        code, out, _ = run_cli(capsys, "list-models", "--plugin", "other-plugin", "--json")
+        assert code == 0 and [row["name"] for row in json.loads(out)] == ["other-model"]
+        assert [row["name"] for row in bpcore.models.AutoModel.list_models(plugin="other-plugin")] == [
+            "other-model"
+        ]
+        code, out, _ = run_cli(capsys, "list-models", "--plugin", "no-such-plugin")
+        assert code == 0 and "no model of plugin 'no-such-plugin'" in out
+    finally:
+        bpcore.unregister_plugin(name)
+
+
 def test_a_failing_factory_and_a_plugin_bug_exit_1_in_one_line(capsys):
     class Broken:
         @bpcore.hookimpl

@@ -59,7 +59,7 @@ def _list_models(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 0:
         raise InputError(f"must be 0 or more, got {args.limit}", field="--limit")
-    rows = list_model_rows(task=args.task, limit=args.limit, pattern=args.pattern)
+    rows = list_model_rows(task=args.task, limit=args.limit, pattern=args.pattern, plugin=args.plugin)
     clashes = get_registry().clashes()
     if clashes:
         print(
@@ -71,10 +71,13 @@ def _list_models(args: argparse.Namespace) -> int:
         _print_json(rows)
         return 0
     if not rows:
-        if args.pattern:
+        if args.pattern or args.plugin:
             anything = bool(list_model_rows(task=args.task))
             print(
-                f"no model name matches {args.pattern!r}"
+                "no model "
+                + (f"name matches {args.pattern!r}" if args.pattern else "")
+                + (" and " if args.pattern and args.plugin else "")
+                + (f"of plugin {args.plugin!r}" if args.plugin else "")
                 + (f" for {args.task}" if args.task else "")
                 + (
                     ""
@@ -446,6 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list-models", help="list the registered models")
     listing.add_argument("--task", choices=TASKS, help="only models for this task")
     listing.add_argument("--pattern", help="only names matching this pattern, e.g. 'gpt2*'")
+    listing.add_argument("--plugin", help="only the models of this plugin, e.g. 'hf' (see `bpcore plugins`)")
     listing.add_argument("--limit", type=int, help="at most this many models")
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.add_argument("-v", "--verbose", action="store_true", help="print descriptions too")

@@ -259,12 +259,16 @@ class Registry:
             self._claim(self._defaults, task, qualified, tier, plugin, f"the default for {task}")
 
     # -- queries ----------------------------------------------------------------------------
-    def list_models(self, task: str | None = None, pattern: str | None = None) -> list[ModelSpec]:
-        """Models sorted by name, filtered by task and by an fnmatch ``pattern`` (``"gpt2*"``).
+    def list_models(
+        self, task: str | None = None, pattern: str | None = None, plugin: str | None = None
+    ) -> list[ModelSpec]:
+        """Models sorted by name, filtered by task, by an fnmatch ``pattern`` (``"gpt2*"``) and by plugin.
 
         The pattern matches the name or the qualified name ``plugin/name``.
         """
         specs = sorted(self.specs.values(), key=lambda spec: (spec.name, spec.plugin or ""))
+        if plugin is not None:
+            specs = [spec for spec in specs if spec.plugin == plugin]
         if task is not None:
             check_task(task)
             specs = [spec for spec in specs if task in spec.tasks]

@@ -56,11 +56,12 @@ def list_model_rows(
     limit: int | None = None,
     aliases: Mapping[str, str] | None = None,
     pattern: str | None = None,
+    plugin: str | None = None,
 ) -> list[dict[str, Any]]:
     registry = get_registry()
     defaults = chosen_defaults(registry)
     rows = []
-    for spec in registry.list_models(task=task, pattern=pattern)[:limit]:
+    for spec in registry.list_models(task=task, pattern=pattern, plugin=plugin)[:limit]:
         row = spec.as_dict()
         # What a task really picks (BPCORE_DEFAULTS and clashes decided), not what the plugin asked for.
         picked = [name for name, default in defaults.items() if default is spec]
@@ -119,9 +120,13 @@ class AutoModel:
         limit: int | None = None,
         aliases: Mapping[str, str] | None = None,
         pattern: str | None = None,
+        plugin: str | None = None,
     ) -> list[dict[str, Any]] | dict[str, dict[str, Any]] | None:
-        """Registered models: a list of dicts, a dict keyed by name, or printed with ``display=True``."""
-        rows = list_model_rows(task=task, limit=limit, aliases=aliases, pattern=pattern)
+        """Registered models: a list of dicts, a dict keyed by name, or printed with ``display=True``.
+
+        ``task``, ``pattern`` (fnmatch, e.g. ``"gpt2*"``) and ``plugin`` (e.g. ``"hf"``) filter them.
+        """
+        rows = list_model_rows(task=task, limit=limit, aliases=aliases, pattern=pattern, plugin=plugin)
         if display:
             _display(rows)
             return None
