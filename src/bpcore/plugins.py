@@ -85,10 +85,9 @@ def hook_problems(plugin: Any) -> tuple[str, ...]:
             )
         elif not marked and attribute in hook_names:
             problems.append(f"{attribute} is not marked @bpcore.hookimpl, so bpcore never calls it")
-        elif not marked and difflib.get_close_matches(attribute, hook_names, n=1, cutoff=0.85):
-            close = difflib.get_close_matches(attribute, hook_names, n=1, cutoff=0.85)[0]
+        elif not marked and (similar := difflib.get_close_matches(attribute, hook_names, n=1, cutoff=0.85)):
             problems.append(
-                f"{attribute} looks like a misspelled {close} (and is not marked @bpcore.hookimpl)"
+                f"{attribute} looks like a misspelled {similar[0]} (and is not marked @bpcore.hookimpl)"
             )
     return tuple(problems)
 

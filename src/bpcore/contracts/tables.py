@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import sys
 import typing
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -73,11 +74,16 @@ def _params(schema: type) -> str:
 TABLES = {"calls": calls_table, "finetuning": finetuning_table}
 
 
+def _replacement(table: str) -> Callable[[re.Match[str]], str]:
+    return lambda match: match.group(1) + table + match.group(2)
+
+
 def render(text: str) -> str:
     """``text`` with every marked table replaced by its current rendering."""
     for name, make in TABLES.items():
         pattern = re.compile(rf"(<!-- contract:{name} -->\n).*?(\n<!-- /contract:{name} -->)", re.DOTALL)
-        text = pattern.sub(lambda match, make=make: match.group(1) + make() + match.group(2), text)
+        # A function replacement: the table's backslashes and brackets stay literal.
+        text = pattern.sub(_replacement(make()), text)
     return text
 
 
