@@ -87,6 +87,13 @@ def main() -> None:
             {key: value.contiguous() for key, value in model.state_dict().items()},
             str(args.out / "weights.safetensors"),
         )
+    # Every rank leaves the process group before exiting: a rank still in it when another exits
+    # can abort ("terminate called without an active exception") after its results are written.
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

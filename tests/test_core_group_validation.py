@@ -20,9 +20,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 import bpcore
-from bpcore.losses import TripletSemiHardLoss, scoring_triplets
-from bpcore.samplers import GroupBatchSampler, group_split, has_triplet
 from bpcore.training import BpcoreWarning, split_indices
+from bpcore.training.losses import TripletSemiHardLoss, scoring_triplets
+from bpcore.training.samplers import GroupBatchSampler, group_split, has_triplet
 
 # 18 support-intent texts in 3 groups of 6, as a new user would try it.
 SUPPORT = {

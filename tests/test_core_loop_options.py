@@ -189,7 +189,7 @@ class WithSpareLayer(TinyTextModel):
 def test_unused_parameters_are_found_without_a_trace():
     from accelerate import PartialState
 
-    from bpcore.training import _has_unused_parameters
+    from bpcore.training.distributed import has_unused_parameters as _has_unused_parameters
 
     state = PartialState(cpu=True)
     for model, expected in ((TinyTextModel(), False), (WithSpareLayer(), True)):

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 import bpcore
-from bpcore.losses import TripletSemiHardLoss, cosine_similarity_loss
-from bpcore.samplers import GroupBatchSampler
 from bpcore.training import BpcoreWarning
+from bpcore.training.losses import TripletSemiHardLoss, cosine_similarity_loss
+from bpcore.training.samplers import GroupBatchSampler
 
 # -- triplet loss -------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from tiny_models import TinyTextModel
 
 import bpcore
 from bpcore.cli import main
-from bpcore.samplers import shuffled_batches
+from bpcore.training.samplers import shuffled_batches
 
 pytestmark = pytest.mark.filterwarnings("ignore::bpcore.training.BpcoreWarning")
 

@@ -120,8 +120,8 @@ def test_unknown_variant(tv):
 
 
 def test_unknown_finetune_keyword(tv, tc):
-    with pytest.raises(bpcore.InputError, match="learning_rate"):
-        tv.finetune(PAIRS, learning_rate=0.1)
+    with pytest.raises(bpcore.InputError, match="'lr'"):
+        tv.finetune(PAIRS, lr=0.1)
     with pytest.raises(bpcore.InputError, match="max_input_length"):
         tc.finetune({"texts": ["a", "b"], "labels": ["x", "y"]}, max_input_length=10)
 

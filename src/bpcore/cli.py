@@ -27,6 +27,7 @@ from bpcore.errors import (
 from bpcore.tasknames import TASKS
 
 if TYPE_CHECKING:
+    from bpcore.tasks import Task
     from bpcore.training import History
 
 #: Exit statuses: a usage error (bad arguments, unknown model, bad input), a failure, Ctrl-C.
@@ -210,25 +211,27 @@ def _run(args: argparse.Namespace) -> int:
 
 # -- finetune ----------------------------------------------------------------------------------
 
-#: finetune keywords the command line cannot give: the data comes from --data, and these are Python objects.
-NOT_SETTABLE = ("params", "train_dataloader", "val_dataloader", "step", "configure_optimizers")
+
+def _settable(task_class: type[Task]) -> tuple[list[str], set[str]]:
+    """The finetune keywords ``--set`` can give (the task's named ones and the declared options), and
+    those it cannot (the data comes from --data; the others are Python objects)."""
+    from bpcore.training.options import TRAINING
+
+    named = [
+        name for name in inspect.signature(task_class.finetune).parameters if name not in ("self", "params")
+    ]
+    python_only = {"params"} | {name for name, entry in TRAINING.items() if not entry.option.cli}
+    settable = sorted({*named, *TRAINING} - python_only)
+    return settable, python_only
 
 
-def _finetune_options(args: argparse.Namespace, task_class: type) -> dict[str, Any]:
+def _finetune_options(args: argparse.Namespace, task_class: type[Task]) -> dict[str, Any]:
     """The keywords for ``finetune``: only those the user gave, so the task's defaults stay."""
-    from bpcore.tasks.base import TrainingOptions
-
+    settable, python_only = _settable(task_class)
     parameters = inspect.signature(task_class.finetune).parameters
-    settable = sorted(
-        (
-            {name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
-            | set(TrainingOptions.__annotations__)
-        )
-        - {"self", *NOT_SETTABLE}
-    )
     settings = dict(args.set or [])
     for key in settings:
-        if key in NOT_SETTABLE:
+        if key in python_only:
             raise InputError(f"{key} cannot be given on the command line", field=f"--set {key}")
         if key not in settable:
             raise InputError(
@@ -255,6 +258,10 @@ def _finetune_options(args: argparse.Namespace, task_class: type) -> dict[str, A
         if keyword == "variant" and "variant" not in parameters:
             raise InputError(f"{args.task} has no finetuning variants", field=option)
         options[keyword] = value
+    from bpcore.training.options import ALL, check_options
+
+    # The declared options are checked now, before the data is read and the model loads.
+    check_options({key: value for key, value in options.items() if key in ALL})
     return options
 
 
@@ -421,7 +428,7 @@ def _finetune(args: argparse.Namespace) -> int:
         return EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILURE
     seconds = time.perf_counter() - started
     saved = save(task.model, **target) if target is not None else None
-    from bpcore.distributed import process_index
+    from bpcore.training.distributed import process_index
 
     if process_index() != 0:  # under torchrun / accelerate launch, the main process reports
         return 0
@@ -481,6 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.set_defaults(handler=_run)
 
+    _add_finetune(commands)
+    return parser
+
+
+def _add_finetune(commands: Any) -> None:
+    """``bpcore finetune``: the spec's common options as flags; ``--set`` gives any other finetune keyword."""
     finetune = commands.add_parser(
         "finetune",
         help="finetune a model on a data file and print a summary",
@@ -532,12 +545,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_parse_setting,
         action="append",
         metavar="KEY=VALUE",
-        help="any other finetune keyword, e.g. max_length=64 or lr_scheduler=cosine",
+        help="any other finetune keyword, e.g. max_length=64, learning_rate=1e-4 or lr_scheduler=cosine",
     )
     finetune.add_argument("--json", action="store_true", help="print the history as JSON, not a table")
     finetune.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     finetune.set_defaults(handler=_finetune)
-    return parser
 
 
 def _say(message: str) -> None:

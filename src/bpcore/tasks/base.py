@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, TypedDict, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
@@ -18,75 +18,31 @@ from bpcore.errors import (
     TrainingError,
 )
 from bpcore.schemas import structure
+from bpcore.training.options import TRAINING, ValidationSplit, check_options
+from bpcore.training.options import TrainingOptions as TrainingOptions  # the tasks' finetune keywords
 
 if TYPE_CHECKING:
     import torch
 
     from bpcore.batching import Example
     from bpcore.training import History
+    from bpcore.training.data import MakeBatchPlan
 
 T = TypeVar("T")
 
-#: ``validation_split``: a fraction held out, or ``(train_indices, val_indices)``.
-ValidationSplit = Union[float, "tuple[Sequence[int], Sequence[int]]"]
-#: ``step(batch, batch_idx)`` returns a batch's loss.
-Step = Callable[[Any, int], "torch.Tensor"]
-#: ``configure_optimizers()`` returns the optimizer.
-ConfigureOptimizers = Callable[[], "torch.optim.Optimizer"]
-
-
-class TrainingOptions(TypedDict, total=False):
-    """Keyword arguments every task's ``finetune`` takes beyond the spec's, documented once.
-
-    - ``seed``: makes a run reproducible (``history.seed`` holds the one used).
-    - ``progress``: show a progress bar (default: only when output is a terminal).
-    - ``gradient_accumulation_steps``: batches whose gradients add up before each optimizer step.
-    - ``mixed_precision``: ``"no"`` (default), ``"fp16"`` (GPUs) or ``"bf16"``, handed to Accelerate.
-    - ``max_grad_norm``: clip the gradients' total norm to this before each optimizer step.
-    - ``lr_scheduler``: ``"constant"`` (default), ``"linear"`` or ``"cosine"`` decay of the
-      learning rate, after a linear warm-up over ``warmup_ratio`` (default 0) of the steps.
-    - ``checkpoint_dir``: save a checkpoint there at each epoch end, keeping the last
-      ``keep_checkpoints`` (default 2); ``resume=True`` continues the run saved there.
-    - ``log_with``: Accelerate trackers (``"tensorboard"``, ``"wandb"``, ...) that get the
-      per-step and per-epoch losses and the learning rate, written under ``log_dir`` (default ``runs``).
-
-    Example::
-
-        history = bpcore.TextVectorisation().finetune(
-            {"texts": texts, "groups": groups}, variant="triplet", epochs=10,
-            lr_scheduler="linear", warmup_ratio=0.1,
-            checkpoint_dir="checkpoints", resume=True, log_with="tensorboard",
-        )
-        bpcore.plot_history(history, "loss.png")
-    """
-
-    seed: int
-    progress: bool
-    gradient_accumulation_steps: int
-    mixed_precision: str
-    max_grad_norm: float
-    lr_scheduler: str
-    warmup_ratio: float
-    checkpoint_dir: str | os.PathLike[str]
-    resume: bool
-    keep_checkpoints: int
-    log_with: str | list[str]
-    log_dir: str | os.PathLike[str]
-
 
 def finetune_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
-    """A task's ``finetune`` arguments (its ``locals()``) as keywords for :meth:`Task._finetune`."""
-    arguments = {
-        key: value for key, value in frame_locals.items() if key not in ("self", "options", "__class__")
-    }
-    unknown = set(frame_locals.get("options") or {}) - set(TrainingOptions.__annotations__)
+    """A task's ``finetune`` arguments (its ``locals()``) as keywords for :meth:`Task._finetune`.
+
+    The named ones (``params``, ``validation_split``, the task's own) and the
+    :class:`TrainingOptions` given; an unknown keyword is an :class:`~bpcore.InputTypeError` naming it.
+    """
+    options = frame_locals.get("options") or {}
+    unknown = sorted(set(options) - set(TRAINING))
     if unknown:
-        raise InputTypeError(
-            f"unknown finetuning option(s) {sorted(unknown)}; beyond its own arguments finetune takes "
-            f"{sorted(TrainingOptions.__annotations__)}",
-            field=sorted(unknown)[0],
-        )
-    return {**arguments, **(frame_locals.get("options") or {})}
+        check_options({key: options[key] for key in unknown})  # raises, naming them and what finetune takes
+    named = {key: value for key, value in frame_locals.items() if key not in ("self", "options", "__class__")}
+    return {**named, **options}
 
 
 #: How a variant turns a model's ``training_step`` output into a loss.
@@ -205,128 +161,103 @@ class Task:
         params: Mapping[str, Any],
         *,
         variant: str | None = None,
-        validation_split: float | tuple[Sequence[int], Sequence[int]] = 0.15,
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Callable[[Any, int], torch.Tensor] | None = None,
-        configure_optimizers: Callable[[], torch.optim.Optimizer] | None = None,
-        seed: int | None = None,
-        progress: bool | None = None,
-        gradient_accumulation_steps: int | None = None,
-        mixed_precision: str | None = None,
-        max_grad_norm: float | None = None,
-        lr_scheduler: str | None = None,
-        warmup_ratio: float | None = None,
-        checkpoint_dir: str | os.PathLike[str] | None = None,
-        resume: bool | None = None,
-        keep_checkpoints: int | None = None,
-        log_with: str | list[str] | None = None,
-        log_dir: str | os.PathLike[str] | None = None,
-        **task_options: Any,
+        validation_split: ValidationSplit = 0.15,
+        **arguments: Any,
     ) -> History:
-        """Finetune the task's model on ``params``; return the per-epoch :class:`~bpcore.training.History`.
+        """Finetune the task's model on ``params``: what every task's ``finetune`` does.
 
-        What every task's ``finetune`` does (each names its own options and their defaults):
-
-        - ``validation_split``: a fraction held out for validation, or ``(train_indices, val_indices)``.
-        - ``epochs``, ``batch_size`` (None: start at the model's ``optimal_batch_size`` or
-          ``optimal_batch_size``, and shrink on out-of-memory errors), ``early_stopping_epochs``
-          (epochs without a better validation loss before stopping; 0: never stop early).
-        - ``train_dataloader`` / ``val_dataloader``: your own batches instead of ``params``'.
-        - ``step(batch, batch_idx)``: your own loss; ``configure_optimizers()``: your own optimizer.
-        - :class:`TrainingOptions` (``seed``).
-
-        After finetuning, the weights of the epoch with the best validation loss are loaded and
-        the model is left in ``eval()`` mode.
+        ``arguments`` are the task's own options (``max_length``, ...) and the
+        :class:`~bpcore.TrainingOptions` given. Every keyword is checked before the data (which
+        may open many images) and before training; the data is checked before the model's
+        ``pre_finetuning`` (a new head) and the loop (:func:`bpcore.training.fit`). The model is
+        left at the weights of the epoch with the best validation loss, in ``eval()`` mode.
         """
-        from bpcore.batching import Collator, ExampleDataset
-        from bpcore.images import decode_view
         from bpcore.model_lock import lock_for
-        from bpcore.training import check_fit_options, fit
+        from bpcore.training.loop import fit
+        from bpcore.training.options import LOOP, check_validation_split, split_options
 
         name, chosen = self._variant(variant)
-        options = self._options(task_options)
-        fit_options = {
-            "validation_split": validation_split,
-            "epochs": epochs,
-            "batch_size": batch_size,
-            "optimal_batch_size": optimal_batch_size,
-            "early_stopping_epochs": early_stopping_epochs,
-            "train_dataloader": train_dataloader,
-            "val_dataloader": val_dataloader,
-            "step": step,
-            "configure_optimizers": configure_optimizers,
-            "seed": seed,
-            "progress": progress,
-            "gradient_accumulation_steps": gradient_accumulation_steps,
-            "mixed_precision": mixed_precision,
-            "max_grad_norm": max_grad_norm,
-            "lr_scheduler": lr_scheduler,
-            "warmup_ratio": warmup_ratio,
-            "checkpoint_dir": checkpoint_dir,
-            "resume": resume,
-            "keep_checkpoints": keep_checkpoints,
-            "log_with": log_with,
-            "log_dir": log_dir,
-        }
-        # Every keyword is checked before the data (which may open many images) and before training.
-        check_fit_options(**fit_options)
-        if not self._can_finetune():
-            raise TaskNotSupportedError(
-                f"{getattr(self.model, 'name', None) or type(self.model).__name__} cannot be finetuned for {self.task!r}; "
-                f"finetunable models: {[m['name'] for m in self.list_models() if self.task in m['finetunable']]}"  # type: ignore[index,union-attr]
-            )
+        options, task_options = split_options(arguments)
+        task_options = self._options(task_options)
+        check_options({"validation_split": validation_split, **options})
+        self._check_finetunable()
         data = self.check_params(params, name)
-        examples = chosen.examples(data, options)
-        check_fit_options(**fit_options, count=len(examples))  # explicit validation indices fit the data
+        examples = chosen.examples(data, task_options)
+        check_validation_split(validation_split, len(examples))  # explicit indices fit the data
         # The model is ours alone from its new head to its best weights: calls in flight end first,
         # calls made meanwhile wait (never answered by, nor switching modes of, a training model).
         with lock_for(self.model).writing():
-            # Seeded before pre_finetuning, so a head it builds starts the same for the same seed;
-            # a resumed run reuses the seed of the run it continues.
-            if seed is None and resume:
-                from bpcore.checkpoints import checkpointed_seed
-
-                seed = checkpointed_seed(checkpoint_dir)
-            seed = random.randrange(2**31) if seed is None else seed
-            torch_seed(seed)
+            options["seed"] = self._seed(options)
             self._pre_finetuning(data, name)
-            process = self.model.process_batch
-            # Models see decoded RGB images in finetuning exactly as at inference.
-            dataset = ExampleDataset(examples, lambda view: process(decode_view(view), task=self.task))
-            collate = getattr(self.model, "collate_batch", None)
-            collator = Collator((lambda items: collate(items, task=self.task)) if collate else None)
-            make_batch_plan = groups = None
-            if chosen.grouped:
-                from bpcore.samplers import GroupBatchSampler
-
-                groups = [example.target for example in examples]
-
-                def make_batch_plan(
-                    indices: Sequence[int], size: int, part_seed: int
-                ) -> Callable[[int], list[list[int]]]:
-                    return GroupBatchSampler(
-                        [groups[i] for i in indices], batch_size=max(2, size), seed=part_seed
-                    ).plan
-
+            parts = self._loop_parts(chosen, examples, options)
+            loop_options = {key: value for key, value in options.items() if key in LOOP}
             return fit(
                 self.model,
-                dataset,
-                **{
-                    **fit_options,
-                    "step": step or self._default_step(chosen.loss),
-                    "configure_optimizers": configure_optimizers or self._configure_optimizers,
-                    "seed": seed,
-                },
-                collate_fn=collator,
-                make_batch_plan=make_batch_plan,
-                groups=groups,
-                cpu=str(getattr(self.model, "device", "cpu")) == "cpu",
+                self._dataset(examples),
+                validation_split=validation_split,
+                **parts,
+                **loop_options,
             )
+
+    def _check_finetunable(self) -> None:
+        if not self._can_finetune():
+            model = getattr(self.model, "name", None) or type(self.model).__name__
+            rows = self.list_models() or []
+            finetunable = [row["name"] for row in rows if self.task in row["finetunable"]]  # type: ignore[index]
+            raise TaskNotSupportedError(
+                f"{model} cannot be finetuned for {self.task!r}; finetunable models: {finetunable}"
+            )
+
+    @staticmethod
+    def _seed(options: Mapping[str, Any]) -> int:
+        """The run's seed, set now so that a head ``pre_finetuning`` builds starts the same for
+        the same seed; a resumed run reuses the seed of the run it continues."""
+        seed = options.get("seed")
+        if seed is None and options.get("resume"):
+            from bpcore.training.checkpoints import checkpointed_seed
+
+            seed = checkpointed_seed(options.get("checkpoint_dir"))
+        seed = random.randrange(2**31) if seed is None else seed
+        torch_seed(seed)
+        return seed
+
+    def _dataset(self, examples: Sequence[Example]) -> Any:
+        from bpcore.batching import ExampleDataset
+
+        return ExampleDataset(examples, self._process_view)
+
+    def _process_view(self, view: Mapping[str, Any]) -> Any:
+        """One view of an example through the model's ``process_batch``; images decoded to RGB as at inference."""
+        from bpcore.images import decode_view
+
+        return self.model.process_batch(decode_view(view), task=self.task)
+
+    def _collate(self, items: list[Any]) -> Any:
+        return self.model.collate_batch(items, task=self.task)
+
+    def _loop_parts(
+        self, chosen: Variant, examples: Sequence[Example], options: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """What :func:`~bpcore.training.fit` takes beyond the options: the step, optimizer, batching."""
+        from bpcore.batching import Collator
+
+        collate = self._collate if callable(getattr(self.model, "collate_batch", None)) else None
+        parts: dict[str, Any] = {
+            "step": options.get("step") or self._default_step(chosen.loss),
+            "configure_optimizers": options.get("configure_optimizers") or self._configure_optimizers,
+            "collate_fn": Collator(collate),
+            "cpu": str(getattr(self.model, "device", "cpu")) == "cpu",
+        }
+        if chosen.grouped:  # batches keep same-group examples together
+            parts["groups"] = [example.target for example in examples]
+            parts["make_batch_plan"] = self._group_plan(parts["groups"])
+        return parts
+
+    @staticmethod
+    def _group_plan(groups: list[Any]) -> MakeBatchPlan:
+        from bpcore.training.samplers import group_batch_plan
+
+        return functools.partial(group_batch_plan, groups)
 
     @classmethod
     def _variant(cls, variant: str | None) -> tuple[str, Variant]:
@@ -456,15 +387,15 @@ class Task:
     def step_cosine(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Squared error between each pair's cosine similarity and its target score."""
         from bpcore.batching import split_views
-        from bpcore.losses import cosine_similarity_loss
+        from bpcore.training.losses import cosine_similarity_loss
 
         vectors1, vectors2 = split_views(self._training_step(batch), batch["views"])
         return cosine_similarity_loss(vectors1, vectors2, batch["targets"])
 
     def step_triplet(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Semi-hard triplet loss over the batch's groups."""
-        from bpcore.distributed import gather_across_processes
-        from bpcore.losses import TripletSemiHardLoss
+        from bpcore.training.distributed import gather_across_processes
+        from bpcore.training.losses import TripletSemiHardLoss
 
         if not hasattr(self, "_triplet_loss"):
             self._triplet_loss = TripletSemiHardLoss()

@@ -22,8 +22,6 @@ from bpcore.tasknames import IMAGE_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
     LOSS_CROSS_ENTROPY,
-    ConfigureOptimizers,
-    Step,
     Task,
     TrainingOptions,
     ValidationSplit,
@@ -35,6 +33,7 @@ from bpcore.tasks.base import (
 )
 from bpcore.tasks.image_vectorisation import check_images
 from bpcore.tasks.text_classification import labels_of, multi_hot
+from bpcore.training.options import finetune_signature
 
 
 def single_label_examples(data: ImageClassificationParams, options: Mapping[str, Any]) -> list[Example]:
@@ -114,19 +113,12 @@ class ImageClassification(Task):
 
         return torch.optim.SGD(self.model.parameters(), lr=1e-1, weight_decay=1e-4)
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         variant: str = "single_label",
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on ``{"images", "labels"}``, or ``{"images": "folder"}`` with a sub-folder per label.

@@ -16,8 +16,6 @@ from bpcore.tasknames import IMAGE_TEXT_VECTORISATION
 from bpcore.tasks.base import (
     LOSS_COSINE,
     LOSS_TRIPLET,
-    ConfigureOptimizers,
-    Step,
     Task,
     TrainingOptions,
     ValidationSplit,
@@ -28,6 +26,7 @@ from bpcore.tasks.base import (
     is_text,
 )
 from bpcore.tasks.image_vectorisation import check_images
+from bpcore.training.options import finetune_signature
 
 
 def group_examples(data: ImageTextGroupParams, options: Mapping[str, Any]) -> list[Example]:
@@ -73,19 +72,12 @@ class ImageTextVectorisation(Task):
     def _check_data(cls, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         variant: str = "triplet",
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on groups or pairs of image-text pairs; see :meth:`Task._finetune`.

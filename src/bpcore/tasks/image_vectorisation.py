@@ -17,8 +17,6 @@ from bpcore.tasknames import IMAGE_VECTORISATION
 from bpcore.tasks.base import (
     LOSS_COSINE,
     LOSS_TRIPLET,
-    ConfigureOptimizers,
-    Step,
     Task,
     TrainingOptions,
     ValidationSplit,
@@ -28,6 +26,7 @@ from bpcore.tasks.base import (
     group_index,
     is_image,
 )
+from bpcore.training.options import finetune_signature
 
 
 def group_examples(data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
@@ -79,19 +78,12 @@ class ImageVectorisation(Task):
     def _check_data(cls, data: Any) -> None:
         check_images(data, ("images", "imgs1", "imgs2"))
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         variant: str = "triplet",
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on groups or pairs of images; see :meth:`Task._finetune`.

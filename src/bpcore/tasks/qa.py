@@ -15,14 +15,13 @@ from bpcore.schemas import QAInput, QAParams
 from bpcore.tasknames import QA as QA_TASK
 from bpcore.tasks.base import (
     LOSS_FROM_MODEL,
-    ConfigureOptimizers,
-    Step,
     TrainingOptions,
     ValidationSplit,
     Variant,
     finetune_arguments,
 )
 from bpcore.tasks.text_to_text import TextToTextTask
+from bpcore.training.options import finetune_signature
 
 
 def qa_examples(data: QAParams, options: Mapping[str, Any]) -> list[Example]:
@@ -71,20 +70,13 @@ class QA(TextToTextTask):
         prev_qas = [[] for _ in range(count)] if prev_qa is None else prev_qa
         return self._infer(QAInput, {"question": question, "context": contexts, "prev_qa": prev_qas}, False)
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         max_input_length: int = 256,
         max_output_length: int = 32,
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on ``{"questions", "answers", "contexts"[, "prev_qas"]}``; see :meth:`Task._finetune`.

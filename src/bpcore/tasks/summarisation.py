@@ -13,8 +13,6 @@ if TYPE_CHECKING:
 from bpcore.schemas import TextInput
 from bpcore.tasknames import SUMMARISATION
 from bpcore.tasks.base import (
-    ConfigureOptimizers,
-    Step,
     TrainingOptions,
     ValidationSplit,
     as_batch,
@@ -22,6 +20,7 @@ from bpcore.tasks.base import (
     is_text,
 )
 from bpcore.tasks.text_to_text import TextToTextTask
+from bpcore.training.options import finetune_signature
 
 
 class Summarisation(TextToTextTask):
@@ -42,20 +41,13 @@ class Summarisation(TextToTextTask):
         texts, single = as_batch(text, is_text, "input.text")
         return self._infer(TextInput, {"text": texts}, single)
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         max_input_length: int = 512,
         max_output_length: int = 128,
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on ``{"input_text", "output_text"}`` (texts and summaries); see :meth:`Task._finetune`.

@@ -20,8 +20,6 @@ from bpcore.tasknames import TEXT_CLASSIFICATION
 from bpcore.tasks.base import (
     LOSS_BINARY_CROSS_ENTROPY,
     LOSS_FROM_MODEL,
-    ConfigureOptimizers,
-    Step,
     Task,
     TrainingOptions,
     ValidationSplit,
@@ -33,6 +31,7 @@ from bpcore.tasks.base import (
     label_index,
     per_item_labels,
 )
+from bpcore.training.options import finetune_signature
 
 
 def labels_of(data: Any) -> dict[str, int]:
@@ -129,20 +128,13 @@ class TextClassification(Task):
         """AdamW, learning rate 2e-5."""
         return adamw(self.model.parameters(), lr=2e-5)
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
-        variant: str = "single_label",
         max_length: int = 128,
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
+        variant: str = "single_label",
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on ``{"texts", "labels"}``; see :meth:`Task._finetune`.

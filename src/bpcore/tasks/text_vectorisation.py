@@ -16,8 +16,6 @@ from bpcore.tasknames import TEXT_VECTORISATION
 from bpcore.tasks.base import (
     LOSS_COSINE,
     LOSS_TRIPLET,
-    ConfigureOptimizers,
-    Step,
     Task,
     TrainingOptions,
     ValidationSplit,
@@ -27,6 +25,7 @@ from bpcore.tasks.base import (
     group_index,
     is_text,
 )
+from bpcore.training.options import finetune_signature
 
 
 def _view(text: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,20 +72,13 @@ class TextVectorisation(Task):
         texts, single = as_batch(text, is_text, "input.text")
         return self._infer(TextInput, {"text": texts}, single, return_tensor=return_tensor)
 
+    @finetune_signature
     def finetune(
         self,
         params: Mapping[str, Any],
         validation_split: ValidationSplit = 0.15,
         max_length: int | None = None,
         variant: str = "cosine_similarity",
-        epochs: int = 20,
-        batch_size: int | None = None,
-        optimal_batch_size: int | None = None,
-        early_stopping_epochs: int = 1,
-        train_dataloader: Any = None,
-        val_dataloader: Any = None,
-        step: Step | None = None,
-        configure_optimizers: ConfigureOptimizers | None = None,
         **options: Unpack[TrainingOptions],
     ) -> History:
         """Finetune on pairs or groups of texts; see :meth:`Task._finetune`.

@@ -49,40 +49,46 @@ def group_split(groups: Sequence[Hashable], fraction: float, seed: int) -> tuple
         rng.shuffle(members[name])
     sizes = {name: len(members[name]) for name in names}
     target = max(int(len(groups) * fraction), 4)
-
-    def allocate(spare: dict[Hashable, int]) -> dict[Hashable, int]:
-        quota = dict.fromkeys(names, 0)
-
-        def step(name: Hashable) -> int:
-            return 2 if quota[name] == 0 else 1  # a group joins the validation part with a pair
-
-        def lag(name: Hashable) -> float:
-            return fraction * sizes[name] - quota[name]
-
-        for picked in range(target):
-            open_ = [name for name in names if quota[name] + step(name) <= spare[name]]
-            if picked < 2:  # first, pairs from two different groups
-                open_ = [name for name in open_ if quota[name] == 0]
-                if not open_:
-                    return {}
-            if not open_ or sum(quota.values()) >= target:
-                break
-            best = max(open_, key=lag)
-            quota[best] += step(best)
-        return quota
-
     # The training part keeps every group: two members when it has four or more, else one.
-    quota = allocate(
-        {name: size - (2 if size >= 4 else 1) if size >= 3 else 0 for name, size in sizes.items()}
-    )
+    spare = {name: size - (2 if size >= 4 else 1) if size >= 3 else 0 for name, size in sizes.items()}
+    quota = _allocate(names, sizes, fraction, target, spare)
     if not quota:
         # Too few large groups: hold out whole pairs too, if the training part still forms a triplet.
-        quota = allocate({name: size if size == 2 else size - 1 for name, size in sizes.items()})
+        spare = {name: size if size == 2 else size - 1 for name, size in sizes.items()}
+        quota = _allocate(names, sizes, fraction, target, spare)
     val = sorted(index for name, count in quota.items() for index in members[name][:count])
     train = sorted(set(everything) - set(val))
     if not val or not has_triplet(groups[index] for index in train):
         return everything, []
     return train, val
+
+
+def _allocate(
+    names: list[Hashable],
+    sizes: dict[Hashable, int],
+    fraction: float,
+    target: int,
+    spare: dict[Hashable, int],
+) -> dict[Hashable, int]:
+    """How many members of each group to hold out (at most ``spare[name]``): about ``target`` in
+    all, the groups furthest below their share of ``fraction`` first; {} when fewer than two
+    groups can spare a pair."""
+    quota = dict.fromkeys(names, 0)
+
+    def joining(name: Hashable) -> int:
+        return 2 if quota[name] == 0 else 1  # a group joins the validation part with a pair
+
+    for picked in range(target):
+        open_ = [name for name in names if quota[name] + joining(name) <= spare[name]]
+        if picked < 2:  # first, pairs from two different groups
+            open_ = [name for name in open_ if quota[name] == 0]
+            if not open_:
+                return {}
+        if not open_ or sum(quota.values()) >= target:
+            break
+        best = max(open_, key=lambda name: fraction * sizes[name] - quota[name])
+        quota[best] += joining(best)
+    return quota
 
 
 class GroupBatchSampler(Sampler[list[int]]):
@@ -170,6 +176,14 @@ class GroupBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.plan(self.epoch))
+
+
+def group_batch_plan(
+    groups: Sequence[Hashable], indices: Sequence[int], batch_size: int, seed: int
+) -> Callable[[int], list[list[int]]]:
+    """``plan(epoch)``: :class:`GroupBatchSampler`'s batches of the examples ``indices`` (positions
+    in ``indices``), whose groups ``groups`` gives for every example of the data."""
+    return GroupBatchSampler([groups[i] for i in indices], batch_size=max(2, batch_size), seed=seed).plan
 
 
 def shuffled_batches(count: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:

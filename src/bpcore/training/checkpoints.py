@@ -25,7 +25,10 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from bpcore.errors import InputError
+from bpcore.training.history import History
 
 if TYPE_CHECKING:
     import torch
@@ -227,10 +230,6 @@ def _check_fields(value: Any, fields: Fields, where: str) -> None:
 
 
 def _check_history(history: dict[str, Any], epoch: int) -> None:
-    import attrs
-
-    from bpcore.training import History
-
     where = f"{LOOP_STATE}: history"
     _check_fields(history, _HISTORY_FIELDS, where)
     unknown = set(history) - {field.name for field in attrs.fields(History)}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
+
+from bpcore.training.options import LrScheduler
 
 if TYPE_CHECKING:
     import torch
 
 #: ``lr_scheduler`` names: the factor on the optimizer's learning rate after warm-up.
-LR_SCHEDULERS = ("constant", "linear", "cosine")
+LR_SCHEDULERS: tuple[str, ...] = get_args(LrScheduler)
 
 
 def lr_factor(name: str, step: int, warmup_steps: int, total_steps: int) -> float:
