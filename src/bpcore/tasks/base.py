@@ -9,6 +9,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import attrs
 
+from bpcore.contracts import (
+    LOSS_BINARY_CROSS_ENTROPY,
+    LOSS_COSINE,
+    LOSS_CROSS_ENTROPY,
+    LOSS_FROM_MODEL,
+    LOSS_TRIPLET,
+    Optimizer,
+    TaskContract,
+    VariantContract,
+)
+from bpcore.contracts.examples import labels_of
 from bpcore.errors import (
     BpcoreError,
     InputError,
@@ -45,25 +56,6 @@ def finetune_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
     return {**named, **options}
 
 
-#: How a variant turns a model's ``training_step`` output into a loss.
-LOSS_FROM_MODEL = "model"
-LOSS_CROSS_ENTROPY = "cross_entropy"
-LOSS_BINARY_CROSS_ENTROPY = "binary_cross_entropy"
-LOSS_COSINE = "cosine_similarity"
-LOSS_TRIPLET = "triplet"
-
-
-@attrs.frozen
-class Variant:
-    """One way to finetune a task: its params schema, how rows become examples, its loss."""
-
-    params: type
-    examples: Callable[[Any, Mapping[str, Any]], list[Example]]
-    loss: str
-    #: Batches keep same-group examples together (for triplet losses).
-    grouped: bool = False
-
-
 class Task:
     """Base class of the nine tasks; a task is a thin, validating front for a model.
 
@@ -71,13 +63,22 @@ class Task:
     of a model saved with :func:`bpcore.save`, or a model object.
     """
 
+    #: The task's rules (:mod:`bpcore.contracts`); ``task`` and ``variants`` come from it.
+    contract: ClassVar[TaskContract]
     task: ClassVar[str]
     #: Each task defines ``__call__`` with the spec's signature.
     __call__: Callable[..., Any]
     #: Finetuning variants; the first is the default.
-    variants: ClassVar[dict[str, Variant]] = {}
+    variants: ClassVar[dict[str, VariantContract]] = {}
     #: Each task defines ``finetune`` with the spec's signature and calls :meth:`_finetune`.
     finetune: Callable[..., History]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        contract = cls.__dict__.get("contract")
+        if contract is not None:
+            cls.task = contract.name
+            cls.variants = {variant.name: variant for variant in contract.variants}
 
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         from bpcore.devices import resolve_device
@@ -236,7 +237,7 @@ class Task:
         return self.model.collate_batch(items, task=self.task)
 
     def _loop_parts(
-        self, chosen: Variant, examples: Sequence[Example], options: Mapping[str, Any]
+        self, chosen: VariantContract, examples: Sequence[Example], options: Mapping[str, Any]
     ) -> dict[str, Any]:
         """What :func:`~bpcore.training.fit` takes beyond the options: the step, optimizer, batching."""
         from bpcore.batching import Collator
@@ -260,20 +261,9 @@ class Task:
         return functools.partial(group_batch_plan, groups)
 
     @classmethod
-    def _variant(cls, variant: str | None) -> tuple[str, Variant]:
-        if not cls.variants:
-            raise TaskNotSupportedError(f"{cls.task!r} has no finetuning")
-        if variant is None:
-            variant = next(iter(cls.variants))
-        if not isinstance(variant, str):
-            raise InputTypeError(
-                f"expected one of {list(cls.variants)}, got {type(variant).__name__}", field="variant"
-            )
-        if variant not in cls.variants:
-            raise InputError(
-                f"unknown variant {variant!r:.100}; {cls.task} has {list(cls.variants)}", field="variant"
-            )
-        return variant, cls.variants[variant]
+    def _variant(cls, variant: str | None) -> tuple[str, VariantContract]:
+        chosen = cls.contract.variant(variant)
+        return chosen.name, chosen
 
     def _options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         for key, value in options.items():
@@ -325,8 +315,17 @@ class Task:
             prepare(**arguments)
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
-        """What the model's ``pre_finetuning`` is told (e.g. the labels, to build a head)."""
-        return {}
+        """What the model's ``pre_finetuning`` is told, as the variant's contract says (e.g. the labels)."""
+        told = self.contract.variant(variant).pre_finetuning
+        if not told:
+            return {}
+        index = labels_of(data)
+        arguments = {
+            "labels": {i: label for label, i in index.items()},
+            "num_classes": len(index),
+            "multi_label": True,
+        }
+        return {name: arguments[name] for name in told}
 
     def _configure_optimizers(self) -> torch.optim.Optimizer:
         own = getattr(self.model, "configure_optimizers", None)
@@ -335,8 +334,9 @@ class Task:
         return self.configure_optimizers()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """The task's default optimizer (used when neither the caller nor the model gives one)."""
-        return adamw(self.model.parameters(), lr=1e-5)
+        """The task's default optimizer, as its contract says (used when neither the caller nor the model gives one)."""
+        optimizer: torch.optim.Optimizer = self.contract.optimizer.build(self.model.parameters())
+        return optimizer
 
     # -- steps: one per kind of loss --------------------------------------------------------
     def _default_step(self, loss: str) -> Callable[[Any, int], torch.Tensor]:
@@ -426,13 +426,8 @@ def torch_seed(seed: int) -> None:
 
 def adamw(parameters: Any, lr: float) -> torch.optim.Optimizer:
     """AdamW, fused where torch supports it (on CPU it steps a 22M-parameter model ~50x faster)."""
-    import torch
-
-    parameters = [parameter for parameter in parameters if parameter.requires_grad]
-    try:
-        return torch.optim.AdamW(parameters, lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(parameters, lr=lr)
+    optimizer: torch.optim.Optimizer = Optimizer("AdamW", lr).build(parameters)
+    return optimizer
 
 
 def as_batch(value: Any, is_single: Callable[[Any], bool], field: str = "input") -> tuple[list[Any], bool]:
@@ -466,14 +461,3 @@ def per_item_labels(labels: Any, count: int) -> Any:
     ):
         return labels
     return [labels] * count
-
-
-def group_index(groups: Sequence[Any]) -> list[int]:
-    """Group ids (ints or strings) as consecutive integers."""
-    index: dict[Any, int] = {}
-    return [index.setdefault(group, len(index)) for group in groups]
-
-
-def label_index(labels: Sequence[str]) -> dict[str, int]:
-    """Sorted unique labels numbered from 0."""
-    return {label: index for index, label in enumerate(sorted(set(labels)))}

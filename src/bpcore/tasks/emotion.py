@@ -10,20 +10,21 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
+from bpcore.contracts import CONTRACTS
 from bpcore.schemas import TextInput
 from bpcore.tasknames import EMOTION
 from bpcore.tasks.base import (
+    Task,
     TrainingOptions,
     ValidationSplit,
     as_batch,
     finetune_arguments,
     is_text,
 )
-from bpcore.tasks.text_to_text import TextToTextTask
 from bpcore.training.options import finetune_signature
 
 
-class Emotion(TextToTextTask):
+class Emotion(Task):
     """Detect the emotion of a text.
 
     Example::
@@ -35,7 +36,7 @@ class Emotion(TextToTextTask):
     Finetuning options: ``max_input_length`` (256), ``max_output_length`` (32).
     """
 
-    task = EMOTION
+    contract = CONTRACTS[EMOTION]
 
     def __call__(self, text: str | list[str]) -> Any:
         """An emotion string for a text, a list of them for a list."""

@@ -11,44 +11,21 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
+from bpcore.contracts import CONTRACTS
 from bpcore.errors import InputError
-from bpcore.schemas import (
-    ImageClassificationInput,
-    ImageClassificationParams,
-    MultiLabelImageClassificationParams,
-)
+from bpcore.schemas import ImageClassificationInput
 from bpcore.tasknames import IMAGE_CLASSIFICATION
 from bpcore.tasks.base import (
-    LOSS_BINARY_CROSS_ENTROPY,
-    LOSS_CROSS_ENTROPY,
     Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
     as_batch,
     finetune_arguments,
     is_image,
     per_item_labels,
 )
 from bpcore.tasks.image_vectorisation import check_images
-from bpcore.tasks.text_classification import labels_of, multi_hot
 from bpcore.training.options import finetune_signature
-
-
-def single_label_examples(data: ImageClassificationParams, options: Mapping[str, Any]) -> list[Example]:
-    index = labels_of(data)
-    return [Example(({"image": image},), index[label]) for image, label in zip(data.images, data.labels)]
-
-
-def multi_label_examples(
-    data: MultiLabelImageClassificationParams, options: Mapping[str, Any]
-) -> list[Example]:
-    index = labels_of(data)
-    return [
-        Example(({"image": image},), multi_hot(labels, index))
-        for image, labels in zip(data.images, data.labels)
-    ]
 
 
 class ImageClassification(Task):
@@ -64,13 +41,7 @@ class ImageClassification(Task):
     (cross-entropy) and ``multi_label`` (labels as lists, a sigmoid per label).
     """
 
-    task = IMAGE_CLASSIFICATION
-    variants = {
-        "single_label": Variant(ImageClassificationParams, single_label_examples, LOSS_CROSS_ENTROPY),
-        "multi_label": Variant(
-            MultiLabelImageClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY
-        ),
-    }
+    contract = CONTRACTS[IMAGE_CLASSIFICATION]
 
     def __call__(self, image: Any, labels: list[str] | list[list[str]] | None = None, top_k: int = 0) -> Any:
         """Probabilities per label: ``{label: p}`` for an image, a list of them for a list."""
@@ -96,22 +67,6 @@ class ImageClassification(Task):
     @classmethod
     def _check_data(cls, data: Any) -> None:
         check_images(data, ("images",))
-
-    def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
-        index = labels_of(data)
-        arguments: dict[str, Any] = {
-            "labels": {i: label for label, i in index.items()},
-            "num_classes": len(index),
-        }
-        if variant == "multi_label":
-            arguments["multi_label"] = True
-        return arguments
-
-    def configure_optimizers(self) -> Any:
-        """SGD, learning rate 1e-1, weight decay 1e-4."""
-        import torch
-
-        return torch.optim.SGD(self.model.parameters(), lr=1e-1, weight_decay=1e-4)
 
     @finetune_signature
     def finetune(

@@ -10,39 +10,19 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
-from bpcore.schemas import ImageTextGroupParams, ImageTextInput, ImageTextPairParams
+from bpcore.contracts import CONTRACTS
+from bpcore.schemas import ImageTextInput
 from bpcore.tasknames import IMAGE_TEXT_VECTORISATION
 from bpcore.tasks.base import (
-    LOSS_COSINE,
-    LOSS_TRIPLET,
     Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
     as_batch,
     finetune_arguments,
-    group_index,
     is_text,
 )
 from bpcore.tasks.image_vectorisation import check_images
 from bpcore.training.options import finetune_signature
-
-
-def group_examples(data: ImageTextGroupParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example(({"image": image, "text": text},), group)
-        for image, text, group in zip(data.images, data.texts, group_index(data.groups))
-    ]
-
-
-def pair_examples(data: ImageTextPairParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example(({"image": image1, "text": text1}, {"image": image2, "text": text2}), score)
-        for image1, image2, text1, text2, score in zip(
-            data.imgs1, data.imgs2, data.texts1, data.texts2, data.similarity_scores
-        )
-    ]
 
 
 class ImageTextVectorisation(Task):
@@ -54,11 +34,7 @@ class ImageTextVectorisation(Task):
         itv(image="images/iphone.jpg", text="iPhone 12 128GB")
     """
 
-    task = IMAGE_TEXT_VECTORISATION
-    variants = {
-        "triplet": Variant(ImageTextGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
-        "cosine_similarity": Variant(ImageTextPairParams, pair_examples, LOSS_COSINE),
-    }
+    contract = CONTRACTS[IMAGE_TEXT_VECTORISATION]
 
     def __call__(self, image: Any, text: str | list[str], return_tensor: bool = False) -> Any:
         """Vectorise an image with its text, or lists of both in the same order."""

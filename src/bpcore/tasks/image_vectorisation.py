@@ -10,36 +10,19 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
+from bpcore.contracts import CONTRACTS
 from bpcore.images import check_image
-from bpcore.schemas import ImageGroupParams, ImageInput, ImagePairParams
+from bpcore.schemas import ImageInput
 from bpcore.tasknames import IMAGE_VECTORISATION
 from bpcore.tasks.base import (
-    LOSS_COSINE,
-    LOSS_TRIPLET,
     Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
     as_batch,
     finetune_arguments,
-    group_index,
     is_image,
 )
 from bpcore.training.options import finetune_signature
-
-
-def group_examples(data: ImageGroupParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example(({"image": image},), group) for image, group in zip(data.images, group_index(data.groups))
-    ]
-
-
-def pair_examples(data: ImagePairParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example(({"image": a}, {"image": b}), score)
-        for a, b, score in zip(data.imgs1, data.imgs2, data.similarity_scores)
-    ]
 
 
 def check_images(data: Any, fields: tuple[str, ...]) -> None:
@@ -63,11 +46,7 @@ class ImageVectorisation(Task):
     it with :func:`bpcore.images.load_image`.
     """
 
-    task = IMAGE_VECTORISATION
-    variants = {
-        "triplet": Variant(ImageGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
-        "cosine_similarity": Variant(ImagePairParams, pair_examples, LOSS_COSINE),
-    }
+    contract = CONTRACTS[IMAGE_VECTORISATION]
 
     def __call__(self, image: Any, return_tensor: bool = False) -> Any:
         """Vectorise an image (a vector) or a list of images (a list of vectors)."""

@@ -10,31 +10,19 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
-from bpcore.schemas import QAInput, QAParams
+from bpcore.contracts import CONTRACTS
+from bpcore.schemas import QAInput
 from bpcore.tasknames import QA as QA_TASK
 from bpcore.tasks.base import (
-    LOSS_FROM_MODEL,
+    Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
     finetune_arguments,
 )
-from bpcore.tasks.text_to_text import TextToTextTask
 from bpcore.training.options import finetune_signature
 
 
-def qa_examples(data: QAParams, options: Mapping[str, Any]) -> list[Example]:
-    prev_qas = data.prev_qas or [[] for _ in data.questions]
-    return [
-        Example(
-            ({"question": question, "context": context, "prev_qa": prev_qa, "output": answer, **options},)
-        )
-        for question, answer, context, prev_qa in zip(data.questions, data.answers, data.contexts, prev_qas)
-    ]
-
-
-class QA(TextToTextTask):
+class QA(Task):
     """Answer questions from a context; ``prev_qa`` carries the conversation so far.
 
     Example::
@@ -48,8 +36,7 @@ class QA(TextToTextTask):
     Options: ``max_input_length`` (256), ``max_output_length`` (32).
     """
 
-    task = QA_TASK
-    variants = {"qa": Variant(QAParams, qa_examples, LOSS_FROM_MODEL)}
+    contract = CONTRACTS[QA_TASK]
 
     def __call__(
         self,

@@ -10,20 +10,21 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
+from bpcore.contracts import CONTRACTS
 from bpcore.schemas import TextInput
 from bpcore.tasknames import SUMMARISATION
 from bpcore.tasks.base import (
+    Task,
     TrainingOptions,
     ValidationSplit,
     as_batch,
     finetune_arguments,
     is_text,
 )
-from bpcore.tasks.text_to_text import TextToTextTask
 from bpcore.training.options import finetune_signature
 
 
-class Summarisation(TextToTextTask):
+class Summarisation(Task):
     """Summarise texts.
 
     Example::
@@ -34,7 +35,7 @@ class Summarisation(TextToTextTask):
     Finetuning options: ``max_input_length`` (512), ``max_output_length`` (128).
     """
 
-    task = SUMMARISATION
+    contract = CONTRACTS[SUMMARISATION]
 
     def __call__(self, text: str | list[str]) -> Any:
         """A summary for a text, a list of them for a list."""

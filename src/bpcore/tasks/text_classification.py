@@ -10,64 +10,19 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
-from bpcore.schemas import (
-    MultiLabelTextClassificationParams,
-    TextClassificationInput,
-    TextClassificationParams,
-)
+from bpcore.contracts import CONTRACTS
+from bpcore.schemas import TextClassificationInput
 from bpcore.tasknames import TEXT_CLASSIFICATION
 from bpcore.tasks.base import (
-    LOSS_BINARY_CROSS_ENTROPY,
-    LOSS_FROM_MODEL,
     Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
-    adamw,
     as_batch,
     finetune_arguments,
     is_text,
-    label_index,
     per_item_labels,
 )
 from bpcore.training.options import finetune_signature
-
-
-def labels_of(data: Any) -> dict[str, int]:
-    """Label → index for single-label (a label per item) or multi-label (a list per item) data."""
-    flat = [label for item in data.labels for label in ([item] if isinstance(item, str) else item)]
-    return label_index(flat)
-
-
-def multi_hot(item_labels: list[str], index: Mapping[str, int]) -> list[float]:
-    row = [0.0] * len(index)
-    for label in item_labels:
-        row[index[label]] = 1.0
-    return row
-
-
-def single_label_examples(data: TextClassificationParams, options: Mapping[str, Any]) -> list[Example]:
-    index = labels_of(data)
-    return [
-        Example(
-            ({"inputs": text, "labels": label, "class_to_idx": index, "max_length": options["max_length"]},)
-        )
-        for text, label in zip(data.texts, data.labels)
-    ]
-
-
-def multi_label_examples(
-    data: MultiLabelTextClassificationParams, options: Mapping[str, Any]
-) -> list[Example]:
-    index = labels_of(data)
-    return [
-        Example(
-            ({"inputs": text, "class_to_idx": index, "max_length": options["max_length"]},),
-            multi_hot(labels, index),
-        )
-        for text, labels in zip(data.texts, data.labels)
-    ]
 
 
 class TextClassification(Task):
@@ -86,13 +41,7 @@ class TextClassification(Task):
     a sigmoid per label). Finetuning options: ``max_length`` (default 128).
     """
 
-    task = TEXT_CLASSIFICATION
-    variants = {
-        "single_label": Variant(TextClassificationParams, single_label_examples, LOSS_FROM_MODEL),
-        "multi_label": Variant(
-            MultiLabelTextClassificationParams, multi_label_examples, LOSS_BINARY_CROSS_ENTROPY
-        ),
-    }
+    contract = CONTRACTS[TEXT_CLASSIFICATION]
 
     def __call__(
         self,
@@ -116,17 +65,6 @@ class TextClassification(Task):
             "multi_label": multi_label,
         }
         return self._infer(TextClassificationInput, data, single)
-
-    def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
-        index = labels_of(data)
-        arguments: dict[str, Any] = {"labels": {i: label for label, i in index.items()}}
-        if variant == "multi_label":
-            arguments["multi_label"] = True
-        return arguments
-
-    def configure_optimizers(self) -> Any:
-        """AdamW, learning rate 2e-5."""
-        return adamw(self.model.parameters(), lr=2e-5)
 
     @finetune_signature
     def finetune(

@@ -10,20 +10,21 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
+from bpcore.contracts import CONTRACTS
 from bpcore.schemas import TextGenerationInput
 from bpcore.tasknames import TEXT_GENERATION
 from bpcore.tasks.base import (
+    Task,
     TrainingOptions,
     ValidationSplit,
     as_batch,
     finetune_arguments,
     is_text,
 )
-from bpcore.tasks.text_to_text import TextToTextTask
 from bpcore.training.options import finetune_signature
 
 
-class TextGeneration(TextToTextTask):
+class TextGeneration(Task):
     """Generate text from a prompt.
 
     Example::
@@ -35,7 +36,7 @@ class TextGeneration(TextToTextTask):
     Finetuning options: ``max_input_length`` (128), ``max_output_length`` (32).
     """
 
-    task = TEXT_GENERATION
+    contract = CONTRACTS[TEXT_GENERATION]
 
     def __call__(
         self,

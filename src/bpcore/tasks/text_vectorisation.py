@@ -10,42 +10,18 @@ if TYPE_CHECKING:
 
     from bpcore.training import History
 
-from bpcore.batching import Example
-from bpcore.schemas import TextGroupParams, TextInput, TextPairParams
+from bpcore.contracts import CONTRACTS
+from bpcore.schemas import TextInput
 from bpcore.tasknames import TEXT_VECTORISATION
 from bpcore.tasks.base import (
-    LOSS_COSINE,
-    LOSS_TRIPLET,
     Task,
     TrainingOptions,
     ValidationSplit,
-    Variant,
     as_batch,
     finetune_arguments,
-    group_index,
     is_text,
 )
 from bpcore.training.options import finetune_signature
-
-
-def _view(text: str, options: Mapping[str, Any]) -> dict[str, Any]:
-    view: dict[str, Any] = {"text": text}
-    if options.get("max_length") is not None:
-        view["max_length"] = options["max_length"]
-    return view
-
-
-def pair_examples(data: TextPairParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example((_view(a, options), _view(b, options)), score)
-        for a, b, score in zip(data.texts1, data.texts2, data.similarity_scores)
-    ]
-
-
-def group_examples(data: TextGroupParams, options: Mapping[str, Any]) -> list[Example]:
-    return [
-        Example((_view(text, options),), group) for text, group in zip(data.texts, group_index(data.groups))
-    ]
 
 
 class TextVectorisation(Task):
@@ -61,11 +37,7 @@ class TextVectorisation(Task):
     Finetuning options: ``max_length`` (maximum tokens of a text).
     """
 
-    task = TEXT_VECTORISATION
-    variants = {
-        "cosine_similarity": Variant(TextPairParams, pair_examples, LOSS_COSINE),
-        "triplet": Variant(TextGroupParams, group_examples, LOSS_TRIPLET, grouped=True),
-    }
+    contract = CONTRACTS[TEXT_VECTORISATION]
 
     def __call__(self, text: str | list[str], return_tensor: bool = False) -> Any:
         """Vectorise a text (a vector) or a list of texts (a list of vectors)."""
