@@ -153,3 +153,28 @@ def test_finetuning_from_inside_a_call_of_the_same_model_is_refused():
     with lock.reading(), pytest.raises(TrainingError, match="from inside one of its own calls"):
         with lock.writing():
             pass
+
+
+def test_a_save_during_a_finetune_waits_for_its_best_weights(dropout_model_name, tmp_path):
+    classifier = bpcore.TextClassification(dropout_model_name)
+    started, saved = threading.Event(), {}
+
+    def save_when_training_starts() -> None:
+        started.wait(timeout=60)
+        saved["folder"] = bpcore.save(classifier.model, path=tmp_path / "saved")
+
+    original = classifier.model.training_step
+
+    def training_step(batch, task):
+        started.set()
+        return original(batch, task)
+
+    classifier.model.training_step = training_step
+    saver = threading.Thread(target=save_when_training_starts)
+    saver.start()
+    finetune(classifier)
+    saver.join(timeout=60)
+    loaded = bpcore.TextClassification(bpcore.load(saved["folder"]))
+    assert loaded(TEXTS[0]) == classifier(TEXTS[0]), (
+        "the saved model is the finetuned one, not a half-trained one"
+    )

@@ -287,6 +287,13 @@ class Registry:
             return spec.name
         return qualified_name(spec)
 
+    def loadable_classes(self) -> set[str]:
+        """The ``module:Class`` paths a saved folder may name: the exported classes and every factory.
+
+        A plugin whose factories are its model classes need not export them again.
+        """
+        return set(self.classes.values()) | {spec.factory for spec in self.specs.values()}
+
     def clashes(self) -> list[RegistryProblem]:
         return [
             problem

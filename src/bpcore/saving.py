@@ -4,7 +4,9 @@ A saved folder is untrusted input (see SECURITY.md). Loading runs no code from i
 class it names must be one an installed plugin registers (``trust_code=True`` opts out), it
 never unpickles unless asked to (``trust_pickle=True``), every entry of the folder must be a
 plain file or folder inside it (no symlinks, FIFOs or devices), and ``config.json`` is bounded
-in size and depth and checked field by field.
+in size and depth and checked field by field. ``config.json`` lists every file the save wrote
+(``files``): a folder missing one is refused. The model class's ``from_saved`` gets a
+:class:`~bpcore.saved_folder.SavedFolder`, which hands out only what lies inside the folder.
 
 Saving never loses data: it refuses to replace anything that is not a bpcore model folder,
 swaps the new folder in atomically (at every instant the name loads the old or the new model),
@@ -29,6 +31,8 @@ from typing import Any
 
 from bpcore.errors import BpcoreError, InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
 from bpcore.naming import NAME_PATTERN, check_model_name
+from bpcore.protocol import ready_for_inference
+from bpcore.saved_folder import SavedFolder, json_depth
 from bpcore.tasknames import TASKS
 
 CONFIG_FILE = "config.json"
@@ -95,20 +99,12 @@ def check_folder(folder: Path) -> None:
 def folder_file(directory: str | os.PathLike[str], name: Any, kind: str = "file") -> Path:
     """``directory / name`` for a ``name`` read from a saved config, checked to stay inside ``directory``.
 
-    ``kind`` is ``"file"`` or ``"folder"``. Models use this in ``from_saved`` for every file
-    name their config holds.
+    ``kind`` is ``"file"`` or ``"folder"``. Kept for plugins written before
+    :class:`~bpcore.saved_folder.SavedFolder`; ``directory.file(name)`` and
+    ``directory.folder(name)`` on the folder ``from_saved`` receives do the same.
     """
-    base = Path(directory).resolve()
-    if not isinstance(name, str) or not name or os.path.isabs(name):
-        raise ModelLoadError(f"the saved config names {name!r}, which is not a file name inside {directory}")
-    target = (base / name).resolve()
-    if base != target and base not in target.parents:
-        raise ModelLoadError(f"the saved config names {name!r}, which points outside {directory}")
-    mode = target.lstat().st_mode if target.exists() else None
-    wanted = stat.S_ISDIR if kind == "folder" else stat.S_ISREG
-    if mode is None or not wanted(mode):
-        raise ModelLoadError(f"{directory} has no {kind} {name!r}")
-    return target
+    folder = SavedFolder.of(directory)
+    return folder.folder(name).path if kind == "folder" else folder.file(name)
 
 
 def _class_path(model: Any) -> str:
@@ -287,13 +283,16 @@ def save(
     In a multi-process run (``torchrun``, ``accelerate launch``) only the main process writes;
     the others wait for it and return the same folder.
     """
-    from bpcore.distributed import process_index, wait_for_processes, world_size
+    from bpcore.model_lock import lock_for
+    from bpcore.training.distributed import process_index, wait_for_processes, world_size
 
     name = name or getattr(model, "name", None)
     target = _target(name, path)
     arguments = (model, name, target, description, tasks, details)
     if world_size() == 1:
-        return _save(*arguments, pickle=pickle, overwrite=overwrite)
+        # Never the weights of a finetune half-way: a save waits for one in progress to end.
+        with lock_for(model).reading():
+            return _save(*arguments, pickle=pickle, overwrite=overwrite)
     if process_index() == 0:
         try:
             return _save(*arguments, pickle=pickle, overwrite=overwrite)
@@ -371,6 +370,7 @@ def _save(
                     dill.dump(model, file)
                 config["pickle"] = PICKLE_FILE
             (staging / REQUIREMENTS_FILE).write_text("\n".join(requirements_for(model)) + "\n")
+            config["files"] = _written_files(staging)
             (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
             _check_target(target, overwrite)  # again: something may have appeared meanwhile
             _swap_in(staging, target)
@@ -379,14 +379,19 @@ def _save(
     return target
 
 
-def _depth(value: Any, limit: int, depth: int = 0) -> int:
-    if depth > limit:
-        return depth
-    if isinstance(value, dict):
-        return max((_depth(item, limit, depth + 1) for item in value.values()), default=depth)
-    if isinstance(value, list):
-        return max((_depth(item, limit, depth + 1) for item in value), default=depth)
-    return depth
+def _written_files(folder: Path) -> list[str]:
+    """Every file a save wrote (relative, ``/``-separated): a load refuses the folder if one is gone."""
+    return sorted(
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
+        if path.is_file() and path.relative_to(folder).as_posix() != CONFIG_FILE
+    )
+
+
+def _check_files(folder: SavedFolder, config: Mapping[str, Any]) -> None:
+    """The files the save listed are all there: a folder missing one is incomplete, never loaded half."""
+    for name in config.get("files") or []:
+        folder.file(name)
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -401,7 +406,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as error:
         raise ModelLoadError(f"{config_path} is not readable JSON ({type(error).__name__})") from None
-    if _depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+    if json_depth(config, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
         raise ModelLoadError(f"{config_path} is nested deeper than {MAX_CONFIG_DEPTH} levels")
     if not isinstance(config, dict) or not isinstance(config.get("class"), str):
         raise ModelLoadError(f"{config_path} is not a bpcore model config")
@@ -421,6 +426,12 @@ def _read_config(folder: Path) -> dict[str, Any]:
         problems.append("model is not an object")
     if not isinstance(config.get("pickle"), (str, type(None))):
         problems.append("pickle is not a file name")
+    version = config.get("format_version", FORMAT_VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        problems.append(f"format_version {version!r} is not one this bpcore reads (1..{FORMAT_VERSION})")
+    files = config.get("files", [])
+    if not isinstance(files, list) or not all(isinstance(name, str) for name in files):
+        problems.append("files is not a list of file names")
     if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", config["class"]):
         problems.append(f"class {config['class']!r} is not 'module:Class'")
     if problems:
@@ -438,7 +449,7 @@ def model_class(class_path: str, trust_code: bool = False) -> type:
     from bpcore.models.base import BaseModel
     from bpcore.registry import get_registry, import_object
 
-    registered = class_path in set(get_registry().classes.values())
+    registered = class_path in get_registry().loadable_classes()
     if not registered and not trust_code:
         raise UnsafeLoadError(
             f"the folder names the model class {class_path}, which no installed plugin registers: "
@@ -474,6 +485,8 @@ def load(
         raise ModelNotFoundError(f"no saved model at {str(name_or_path)!r} (nor under {home()})")
     check_folder(folder)
     config = _read_config(folder)
+    saved = SavedFolder(folder)
+    _check_files(saved, config)
     if config.get("model") is None:
         if not config.get("pickle"):
             raise ModelLoadError(f"{folder} holds neither weights nor a pickle")
@@ -484,22 +497,29 @@ def load(
             )
         import dill
 
-        with open(folder_file(folder, config["pickle"]), "rb") as file:
+        with open(saved.file(config["pickle"]), "rb") as file:
             model = dill.load(file)
         if device is not None:
             model.to(device)
-        return model
+        return ready_for_inference(model)
     cls = model_class(config["class"], trust_code=trust_code)
     try:
-        model = cls.from_saved(folder, config["model"], device=device)
+        # The model reads its files through ``saved``, which hands out only what lies inside the folder.
+        model = cls.from_saved(saved, config["model"], device=device)
+    except InputError as error:  # a constructor refusing a value the folder holds: the folder is bad
+        raise ModelLoadError(f"{folder} holds a value its model refuses: {error}") from None
     except BpcoreError:
         raise
     except Exception as error:  # whatever the model's files hold, the caller gets one error type
         raise ModelLoadError(
             f"{folder} could not be loaded as {config['class']}: {type(error).__name__}: {error}"
         ) from None
+    except BaseException as error:
+        if type(error).__name__ != "PanicException":  # a Rust library (tokenizers, safetensors) panicking
+            raise
+        raise ModelLoadError(f"{folder} could not be loaded as {config['class']}: {error}") from None
     model.name = config.get("name") or model.name
     model.description = config.get("description", model.description)
     model.tasks = list(config.get("tasks") or model.tasks)
     model.details = dict(config.get("details") or model.details)
-    return model
+    return ready_for_inference(model)

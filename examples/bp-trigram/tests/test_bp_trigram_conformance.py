@@ -23,6 +23,7 @@ IMAGE = Candidate(
     inputs={"image-classification": {"labels": None}},
     needs_finetuning=["image-classification"],
     name="tiny-conv",
+    plugin="trigram",
 )
 
 
@@ -33,6 +34,7 @@ IMAGE = Candidate(
             tasks=["text-vectorisation", "text-classification"],
             finetunable=["text-vectorisation", "text-classification"],
             name="trigram-text",
+            plugin="trigram",
         ),
         IMAGE,
         "trigram-text",  # the registered model, built by its plugin's factory

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from bpcore.devices import resolve_device
-from bpcore.errors import TaskNotSupportedError
+from bpcore.errors import BpcoreError, ModelLoadError, TaskNotSupportedError
 from bpcore.naming import check_model_name
+from bpcore.saved_folder import SavedFolder
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -136,17 +137,54 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         """Rebuild what :meth:`extra_config` describes, before the saved weights are loaded."""
 
     @classmethod
-    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> BaseModel:
-        """Rebuild a model written by :meth:`save_files`."""
+    def from_saved(
+        cls, directory: SavedFolder, config: Mapping[str, Any], device: str | None = None
+    ) -> BaseModel:
+        """Rebuild a model written by :meth:`save_files`.
+
+        ``directory`` is the saved folder, untrusted: read files only through
+        ``directory.file(name)`` and ``directory.folder(name)`` (:class:`~bpcore.saved_folder.SavedFolder`),
+        which refuse names that leave it. The saved weights must fit the model the saved
+        arguments build (names, shapes, and floating-point where the model is).
+        """
         from safetensors.torch import load_model
 
-        from bpcore.saving import folder_file
+        from bpcore.saved_folder import check_weights
 
-        weights = folder_file(directory, config["weights"])
-        model = cls(**config["init_arguments"], device=device)
-        model.apply_extra_config(config.get("extra") or {})
+        folder = SavedFolder.of(directory)
+        weights = folder.file(config.get("weights"))
+        arguments = config.get("init_arguments")
+        extra = config.get("extra") or {}
+        if not isinstance(arguments, dict) or not isinstance(extra, dict):
+            raise ModelLoadError(f"{folder.label}: init_arguments and extra must be JSON objects")
+        _check_sizes_before_building(cls, arguments, extra, weights)
+        model = cls(**arguments, device=device)
+        model.apply_extra_config(extra)
+        check_weights(model, weights)
         load_model(model, str(weights), device=str(model.device))
         return model
+
+
+def _check_sizes_before_building(
+    cls: type[BaseModel], arguments: Mapping[str, Any], extra: Mapping[str, Any], weights: Path
+) -> None:
+    """Build the model on the ``meta`` device (no memory) and check it against the saved weights first.
+
+    A size in the saved arguments that the weights do not have (say ``dim: 1000000000``) is
+    refused before a real tensor of that size is allocated. A model that cannot be built on
+    ``meta`` (it computes with real tensors in its constructor) is checked after the real build.
+    """
+    from bpcore.saved_folder import check_weights
+
+    try:
+        with torch.device("meta"):
+            probe = cls(**arguments, device="meta")
+            probe.apply_extra_config(extra)
+    except BpcoreError:
+        raise
+    except Exception:  # noqa: BLE001 - not buildable without real tensors: checked after the real build
+        return
+    check_weights(probe, weights)
 
 
 class PathModel(BaseModel):

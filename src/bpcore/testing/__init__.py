@@ -30,6 +30,10 @@ The checks, each failing with a :class:`ConformanceError` that names its rule:
 - ``save-load``: :func:`bpcore.save` then :func:`bpcore.load` answers identically;
 - ``finetuning-learns``: per finetunable task and variant, a short finetune changes the weights,
   lowers the loss on its own data, leaves the model in eval mode and survives save/load;
+- ``saved-paths-inside``, ``saved-files-required``, ``saved-numbers-bounded``: a saved folder
+  whose path-like strings point outside, that misses a file, or whose numbers are 10**9 loads
+  with a bpcore error or with unchanged answers, opening nothing outside the folder
+  (:mod:`bpcore.testing.folder_checks`);
 - ``resume``: for the first finetunable task and variant, a run checkpointed after epoch 1 and
   resumed on a fresh model ends with the uninterrupted run's losses, learning rates and weights;
 - ``bad-input``: per task (and per finetunable task and variant), hypothesis-generated malformed

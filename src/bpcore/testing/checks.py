@@ -462,8 +462,11 @@ def model_checks(candidate: Candidate) -> Iterator[Check]:
                 partial(_with_variant, fuzz.check_bad_finetune_input, task, variant),
                 variant,
             )
-    from bpcore.testing.resume_checks import resume_checks  # it builds on this module's helpers
+    # Both build on this module's helpers.
+    from bpcore.testing.folder_checks import folder_checks
+    from bpcore.testing.resume_checks import resume_checks
 
+    yield from folder_checks(candidate)
     yield from resume_checks(candidate)
 
 

@@ -9,9 +9,12 @@ import torch
 import torch.nn.functional as F
 
 from bp_trigram.heads import LabelHead
+from bpcore import InputError
 from bpcore.models import BaseModel
 
 TASKS = ["image-vectorisation", "image-classification"]
+#: The largest side images are resized to (pixels).
+MAX_IMAGE_SIZE = 1024
 
 
 def to_pixels(image: Any, size: int) -> torch.Tensor:
@@ -48,6 +51,16 @@ class TinyConvModel(BaseModel):
         details: Mapping[str, Any] | None = None,
         device: str | None = None,
     ):
+        # The size comes back from a saved config, which anyone may have edited: bound it here, where
+        # it is used (a huge size would fail only at the first call, out of memory).
+        if (
+            isinstance(image_size, bool)
+            or not isinstance(image_size, int)
+            or not 4 <= image_size <= MAX_IMAGE_SIZE
+        ):
+            raise InputError(
+                f"must be an integer from 4 to {MAX_IMAGE_SIZE}, got {image_size!r}", field="image_size"
+            )
         super().__init__(
             None, name=name, description=description, tasks=tasks or TASKS, details=details, device=device
         )

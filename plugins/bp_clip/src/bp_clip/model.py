@@ -14,11 +14,12 @@ from PIL import Image
 from safetensors.torch import load_model, save_file
 
 from bp_clip.head import LabelHead
-from bp_clip.loading import load_open_clip
+from bp_clip.loading import HF_TEXT_CONFIG_FOLDER, HF_TOKENIZER_FOLDER, check_saved_config, load_open_clip
 from bp_clip.zero_shot import DEFAULT_LABEL_TEMPLATE, LabelCache, label_embeddings
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
 from bpcore.models.base import BaseModel
+from bpcore.saved_folder import SavedFolder, check_weights
 from bpcore.tasknames import (
     IMAGE_CLASSIFICATION,
     IMAGE_TEXT_VECTORISATION,
@@ -319,9 +320,17 @@ class CLIP(BaseModel):
             self.multi_label = bool(config.get("multi_label", False))
 
     def save_files(self, directory: Path) -> dict[str, Any]:
-        """Write the open_clip config JSON, the weights (safetensors) and the head, if any."""
+        """Write the open_clip config JSON, the weights (safetensors) and the head, if any.
+
+        A Hugging Face tokenizer (``text_cfg.hf_tokenizer_name``) or text tower config
+        (``hf_model_name``) is written into the folder too, and the config names it there: a
+        saved model loads from its own folder only.
+        """
         directory = Path(directory)
-        config = {"model_cfg": self.model_config, "preprocess_cfg": self.preprocess_config}
+        config = {
+            "model_cfg": self._portable_model_config(directory),
+            "preprocess_cfg": self.preprocess_config,
+        }
         (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         save_file(_contiguous(self.model.state_dict()), str(directory / WEIGHTS_FILE))
         if self.head is not None:
@@ -334,21 +343,41 @@ class CLIP(BaseModel):
             "extra": self.extra_config(),
         }
 
+    def _portable_model_config(self, directory: Path) -> dict[str, Any]:
+        text_config = dict(self.model_config["text_cfg"])
+        if text_config.get("hf_tokenizer_name"):
+            self.tokenizer.save_pretrained(str(directory / HF_TOKENIZER_FOLDER))
+            text_config["hf_tokenizer_name"] = HF_TOKENIZER_FOLDER
+        if text_config.get("hf_model_name"):
+            self.model.text.config.save_pretrained(str(directory / HF_TEXT_CONFIG_FOLDER))
+            text_config["hf_model_name"] = HF_TEXT_CONFIG_FOLDER
+        return {**self.model_config, "text_cfg": text_config}
+
     @classmethod
-    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> CLIP:
-        """Load a model written by :meth:`save_files`: offline, and without running anything from the folder."""
-        directory = Path(directory)
+    def from_saved(cls, directory: SavedFolder, config: Mapping[str, Any], device: str | None = None) -> CLIP:
+        """Load a model written by :meth:`save_files`: offline, from its folder only, running nothing from it.
+
+        The open_clip config is checked before open_clip sees it (:func:`bp_clip.loading.check_saved_config`):
+        bounded numbers, no file or hub id outside the folder, and a network that fits the weights.
+        """
+        folder = SavedFolder.of(directory)
+        weights = folder.file(config.get("weights"))
         model = cls(
-            model_path=str(_inside(directory, config["config"])),
-            pretrained=str(_inside(directory, config["weights"])),
+            model_path=check_saved_config(folder, config.get("config"), weights),
+            pretrained=str(weights),
             label_template=str(config.get("label_template") or DEFAULT_LABEL_TEMPLATE),
             device=device,
         )
-        model.apply_extra_config(config.get("extra") or {})
+        extra = config.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise ModelLoadError(f"{folder.label}: extra must be a JSON object")
+        model.apply_extra_config(extra)
         if model.head is not None:
             if not config.get("head"):
-                raise ModelLoadError(f"{directory} lists learned labels but holds no head weights")
-            load_model(model.head, str(_inside(directory, config["head"])), device=str(model.device))
+                raise ModelLoadError(f"{folder.label} lists learned labels but holds no head weights")
+            head = folder.file(config["head"])
+            check_weights(model.head, head)
+            load_model(model.head, str(head), device=str(model.device))
         return model
 
 
@@ -369,10 +398,3 @@ def _check_task(task: str) -> None:
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach().contiguous() for key, value in state.items()}
-
-
-def _inside(directory: Path, name: Any) -> Path:
-    # File names come from the saved config, which is untrusted: no paths out of the folder.
-    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
-        raise ModelLoadError(f"{directory}: the saved config names a bad file {name!r}")
-    return directory / name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,17 @@ from bp_effnet.weights import load_into, read_state_dict
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
 from bpcore.models.base import PathModel
+from bpcore.saved_folder import SavedFolder, check_int
 from bpcore.tasknames import IMAGE_CLASSIFICATION
 
 #: The weights file inside a folder written by ``bpcore.save``.
 SAVED_WEIGHTS = "efficientnet.safetensors"
 #: The model that answers given (zero-shot) labels, pointed to when someone passes labels here.
 ZERO_SHOT_MODEL = "clip"
+#: Bounds on ``image_size``. The largest EfficientNet (L2) was trained at 800 px; far larger inputs
+#: only exhaust memory (12,000 px is ~30 GB of activations per image), or make the image decoder
+#: refuse them as decompression bombs.
+MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 16, 1024
 
 Image = Any  # a PIL image; PIL is imported by timm's transforms, not here
 
@@ -38,9 +44,10 @@ class EfficientNet(PathModel):
     any number of classes; name them with ``labels`` unless it has ImageNet's 1,000.
 
     Preprocessing is timm's own for the model (``resolve_model_data_config`` then
-    ``create_transform``); ``image_size`` overrides its input resolution (e.g. 64 for small
-    images: training gets ~12x cheaper than at 224). ``augment=True`` trains on timm's random
-    training transforms (random resized crop, flip, colour jitter) instead of the inference ones.
+    ``create_transform``); ``image_size`` overrides its input resolution (16 to 1,024 px; e.g.
+    64 for small images: training gets ~12x cheaper than at 224). ``augment=True`` trains on
+    timm's random training transforms (random resized crop, flip, colour jitter) instead of the
+    inference ones.
     ``init_model(timm_name)`` may build the timm network instead of ``timm.create_model``.
 
     The model answers over its own labels: ImageNet's classes, or the labels it was finetuned
@@ -298,18 +305,29 @@ class EfficientNet(PathModel):
 
     @classmethod
     def from_saved(
-        cls, directory: Path, config: Mapping[str, Any], device: str | None = None
+        cls, directory: SavedFolder, config: Mapping[str, Any], device: str | None = None
     ) -> EfficientNet:
-        """Rebuild a model written by :meth:`save_files`, offline (the weights are in the folder)."""
-        weights = Path(directory) / str(config["weights"])
-        if weights.parent != Path(directory):
-            raise ModelLoadError(f"{directory} names a weights file outside its folder")
+        """Rebuild a model written by :meth:`save_files`, offline, from the weights inside its folder.
+
+        The architecture must be a plain timm name (``hf-hub:`` or ``local-dir:`` names would make
+        timm read elsewhere); ``image_size`` is bounded (:data:`MAX_IMAGE_SIZE`).
+        """
+        folder = SavedFolder.of(directory)
+        weights = folder.file(config.get("weights"))
+        model_path = config.get("model_path")
+        if not isinstance(model_path, str) or not re.fullmatch(r"[\w.-]+", model_path):
+            raise ModelLoadError(f"{folder.label}: model_path {model_path!r} is not a timm architecture name")
+        image_size = config.get("image_size")
+        if image_size is not None:
+            check_int(
+                image_size, "image_size", MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, where=f"{folder.label}/config.json"
+            )
         return cls(
-            str(config["model_path"]),
+            model_path,
             pretrained=str(weights),
             labels=config.get("labels"),
             multi_label=bool(config.get("multi_label", False)),
-            image_size=config.get("image_size"),
+            image_size=image_size,
             augment=bool(config.get("augment", False)),
             device=device,
         )
@@ -403,9 +421,14 @@ def _check_labels(labels: Any, field: str) -> list[str]:
 
 def _check_image_size(image_size: Any) -> None:
     if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 16
+        isinstance(image_size, bool)
+        or not isinstance(image_size, int)
+        or not MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE
     ):
-        raise InputError(f"must be an integer of at least 16 pixels, got {image_size!r}", field="image_size")
+        raise InputError(
+            f"must be an integer from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, got {image_size!r}",
+            field="image_size",
+        )
 
 
 def _check_task(task: str) -> None:

@@ -45,6 +45,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state_dict`` strictly into a timm model, resizing its classifier to the file's first."""
+    _check_dtypes(model, state_dict, source)
     classifier = model.pretrained_cfg.get("classifier", "classifier")  # type: ignore[union-attr]
     head = state_dict.get(f"{classifier}.weight")
     if head is not None and head.ndim == 2 and head.shape[0] != model.num_classes:  # type: ignore[union-attr]
@@ -56,3 +57,14 @@ def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], sourc
             f"the weights in {source!r} do not fit {model.pretrained_cfg.get('architecture')!r}: "  # type: ignore[union-attr]
             f"{str(error)[:500]}"
         ) from None
+
+
+def _check_dtypes(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """Floating-point weights where the network has them: ``load_state_dict`` would convert integers silently."""
+    for key, tensor in model.state_dict().items():
+        saved = state_dict.get(key)
+        if isinstance(saved, torch.Tensor) and saved.is_floating_point() != tensor.is_floating_point():
+            raise ModelLoadError(
+                f"the weights in {source!r} have the wrong dtype: {key!r} is {saved.dtype}, "
+                f"the network holds {tensor.dtype}"
+            )

@@ -17,10 +17,21 @@ from typing import Any, ClassVar
 import torch
 from transformers import AutoModelForPreTraining, AutoTokenizer
 
-from bp_hf.loading import SAVED_FOLDER, load_pretrained, load_tokenizer, save_pretrained
+from bp_hf.loading import (
+    SAVED_FOLDER,
+    check_saved_folder,
+    check_tokenizer_fits,
+    check_weights_fit,
+    default_model_class,
+    load_pretrained,
+    load_tokenizer,
+    save_pretrained,
+    strict_weights,
+)
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, TaskNotSupportedError
 from bpcore.models.base import PathModel
+from bpcore.saved_folder import SavedFolder
 
 #: Tokenizers without a real limit report a huge sentinel as their ``model_max_length``.
 UNLIMITED = 1_000_000
@@ -201,10 +212,23 @@ class HFModel(PathModel):
         return {"folder": save_pretrained(self.model, self.tokenizer, directory)}
 
     @classmethod
-    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> HFModel:
-        """Load a model written by :meth:`save_files`, offline."""
-        folder = str(Path(directory) / config.get("folder", SAVED_FOLDER))
-        return cls(model_path=folder, device=device)
+    def from_saved(
+        cls, directory: SavedFolder, config: Mapping[str, Any], device: str | None = None
+    ) -> HFModel:
+        """Load a model written by :meth:`save_files`, offline, from inside the saved folder only.
+
+        The transformers folder is checked before transformers reads it, and the network the
+        saved config describes against the saved weights (see :mod:`bp_hf.loading`): a folder
+        that points elsewhere, lacks a file, asks for sizes beyond a bound or holds weights that
+        do not fit is a ModelLoadError, never a model built from defaults.
+        """
+        folder = SavedFolder.of(directory).folder(config.get("folder", SAVED_FOLDER))
+        weights = check_saved_folder(folder)
+        check_weights_fit(folder, default_model_class(cls), weights)
+        with strict_weights():
+            model = cls(model_path=str(folder), device=device)
+        check_tokenizer_fits(model.tokenizer, model.model, folder.label)
+        return model
 
     def check_task(self, task: str) -> None:
         if task not in self.tasks:

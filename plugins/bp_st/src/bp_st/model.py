@@ -11,9 +11,11 @@ import torch
 from huggingface_hub.errors import HFValidationError
 from sentence_transformers import SentenceTransformer
 
+from bp_st.saved import check_saved_folder, check_tokenizer_fits
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, ModelLoadError, TaskNotSupportedError
 from bpcore.models.base import PathModel
+from bpcore.saved_folder import SavedFolder
 from bpcore.tasknames import TEXT_VECTORISATION
 
 #: The subfolder of a saved bpcore model that holds the Sentence Transformers model.
@@ -155,21 +157,28 @@ class STModel(PathModel):
         return {"folder": SAVED_FOLDER, "max_length": self.max_length}
 
     @classmethod
-    def from_saved(cls, directory: Path, config: Mapping[str, Any], device: str | None = None) -> STModel:
-        """Load a model written by :meth:`save_files`, offline (the folder's files are not trusted)."""
-        from bpcore.saving import folder_file
+    def from_saved(
+        cls, directory: SavedFolder, config: Mapping[str, Any], device: str | None = None
+    ) -> STModel:
+        """Load a model written by :meth:`save_files`, offline, from inside its folder only.
 
-        folder = folder_file(directory, config.get("folder"), kind="folder")
+        The Sentence Transformers folder is checked before the library reads it
+        (:func:`bp_st.saved.check_saved_folder`): its modules, files, bounded sizes, and a network
+        that fits the saved weights.
+        """
+        folder = SavedFolder.of(directory).folder(config.get("folder"))
         max_length = config.get("max_length")
         _check_length(max_length)
+        check_saved_folder(folder)
         model = cls(str(folder), max_length=max_length, device=device)
         # A saved limit beyond the encoder's positions would load, then fail on the first long text.
         positions = getattr(getattr(model.model[0], "auto_model", None), "config", None)
         limit = getattr(positions, "max_position_embeddings", None)
         if isinstance(limit, int) and max_length > limit:
             raise ModelLoadError(
-                f"{directory} asks for max_length {max_length}, beyond the encoder's {limit} positions"
+                f"{folder.label} asks for max_length {max_length}, beyond the encoder's {limit} positions"
             )
+        check_tokenizer_fits(model.model[0], folder.label)
         return model
 
 
