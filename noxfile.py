@@ -35,8 +35,9 @@ PACKAGES = (
 # Pinned to releases pip finds on local disk here; asked for before anything that needs torch,
 # so that no other torch is resolved.
 TORCH = ("torch==2.14.1", "torchvision==0.29.1")
-# Pinned: a new ruff release may add rules or change the format.
+# Pinned: a new ruff release may add rules or change the format; a new mypy may find new errors.
 RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
 IMPORT_LINTER = "import-linter>=2.1"
 # No network but the package registries: nothing may try to download models.
 OFFLINE_ENV = {
@@ -68,18 +69,34 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check and lint-imports; runs all three, fails if any fails."""
-    session.install(RUFF, IMPORT_LINTER)
-    # lint-imports only needs to import-path the packages, not to run them.
-    session.install("--no-deps", *_editable())
+    """ruff check, ruff format --check, lint-imports and mypy; runs all, fails if any fails.
+
+    Names after ``--`` run only those checks (``ruff``, ``format``, ``imports``, ``mypy``):
+    ``python3 -m nox -R -s lint -- mypy`` is pre-commit's mypy hook.
+    """
+    # With the real dependencies: torch, transformers, timm and sentence-transformers ship their
+    # types, and mypy checks the plugins against them. Without them every library name is Any:
+    # mypy then checks next to nothing in the plugins and calls the ignores they need unused.
+    _install_everything(session, RUFF, IMPORT_LINTER, MYPY)
+    # Its cache in the session's venv: a fresh clone's work tree gets no .mypy_cache folder.
+    mypy_cache = Path(session.virtualenv.location) / "mypy-cache"
+    checks = {
+        "ruff": ("ruff", "check", "."),
+        "format": ("ruff", "format", "--check", "."),
+        # --no-cache: leave no .import_linter_cache folder in the work tree.
+        "imports": ("lint-imports", "--no-cache"),
+        # Files, paths and options: pyproject.toml's [tool.mypy].
+        "mypy": ("mypy", "--cache-dir", str(mypy_cache)),
+    }
+    unknown = sorted(set(session.posargs) - set(checks))
+    if unknown:
+        session.error(f"unknown check(s) {unknown}; checks are {list(checks)}")
     session.run("ruff", "--version")
+    session.run("mypy", "--version")
     failed = []
-    # --no-cache: leave no .import_linter_cache folder in the work tree.
-    for command in (
-        ("ruff", "check", "."),
-        ("ruff", "format", "--check", "."),
-        ("lint-imports", "--no-cache"),
-    ):
+    for name, command in checks.items():
+        if session.posargs and name not in session.posargs:
+            continue
         try:
             session.run(*command)
         except CommandFailed:

@@ -111,7 +111,7 @@ def _plugins(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for spec in registry.specs.values():
         counts[spec.plugin or "?"] = counts.get(spec.plugin or "?", 0) + 1
-    rows = []
+    rows: list[dict[str, Any]] = []
     for info in plugin_infos():
         problems = list(info.problems) + [
             problem.message for problem in registry.problems if problem.plugin == info.name
@@ -407,15 +407,15 @@ def _finetune(args: argparse.Namespace) -> int:
     except BpcoreError as error:
         if _debugging():
             raise
-        history = getattr(error, "history", None)
+        partial: History | None = getattr(error, "history", None)
         # A problem with a row of the data names its line in the file, not its index in params.
         located = locate(error, params) if isinstance(error, InputError) else error
-        if history is None or not history.epochs:
+        if partial is None or not partial.epochs:
             raise located from None
         # The loop left the model at its best epoch's weights: keep them where the user asked.
         _say(f"error: {located}")
-        best = _best(history)
-        note = f"{len(history.epochs)} epoch(s) finished before the error"
+        best = _best(partial)
+        note = f"{len(partial.epochs)} epoch(s) finished before the error"
         if best is not None and target is not None:
             folder = save(task.model, **target)
             note += (

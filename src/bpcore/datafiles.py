@@ -194,11 +194,11 @@ def _task_class(task: str | type[Task] | Task | None) -> type[Task] | None:
 
 
 def _field_names(schema: type) -> list[str]:
-    return [field.name for field in attrs.fields(schema)]  # type: ignore[arg-type]
+    return [field.name for field in attrs.fields(schema)]
 
 
 def _required(schema: type) -> set[str]:
-    return {field.name for field in attrs.fields(schema) if field.default is attrs.NOTHING}  # type: ignore[arg-type]
+    return {field.name for field in attrs.fields(schema) if field.default is attrs.NOTHING}
 
 
 def _fits(schema: type, columns: set[str]) -> bool:

@@ -60,7 +60,7 @@ def images_and_labels(
 
 
 def _images_below(folder: Path) -> list[Path]:
-    found = []
+    found: list[Path] = []
     for directory, subdirectories, files in os.walk(folder):
         subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
         found.extend(

@@ -34,7 +34,7 @@ MAX_JSON_BYTES = 16 << 20
 MAX_JSON_DEPTH = 64
 
 
-class SavedFolder(os.PathLike):  # type: ignore[type-arg]
+class SavedFolder(os.PathLike[str]):
     """A folder of a saved model, resolving only relative names that stay inside it.
 
     Example::

@@ -27,13 +27,16 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpcore.errors import BpcoreError, InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
 from bpcore.naming import NAME_PATTERN, check_model_name
 from bpcore.protocol import ready_for_inference
 from bpcore.saved_folder import SavedFolder, json_depth
 from bpcore.tasknames import TASKS
+
+if TYPE_CHECKING:
+    from bpcore.models.base import BaseModel
 
 CONFIG_FILE = "config.json"
 PICKLE_FILE = "model.bin"
@@ -304,11 +307,13 @@ def save(
 
 def _target(name: str | None, path: str | os.PathLike[str] | None) -> Path:
     """The folder a save writes: ``path``, or ``<home>/<name>``."""
-    if name is None and path is None:
-        raise InputError("give the model a name or a path to save it to", field="name")
     if name is not None:
         check_model_name(name)
-    return Path(path).expanduser() if path is not None else home() / name  # type: ignore[operator]
+    if path is not None:
+        return Path(path).expanduser()
+    if name is None:
+        raise InputError("give the model a name or a path to save it to", field="name")
+    return home() / name
 
 
 def _save(
@@ -439,7 +444,7 @@ def _read_config(folder: Path) -> dict[str, Any]:
     return config
 
 
-def model_class(class_path: str, trust_code: bool = False) -> type:
+def model_class(class_path: str, trust_code: bool = False) -> type[BaseModel]:
     """The model class a saved config names: one an installed plugin registers, never anything else.
 
     Importing a module runs its code, so a name read from a folder is looked up among the

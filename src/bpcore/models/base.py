@@ -18,24 +18,27 @@ from bpcore.saved_folder import SavedFolder
 WEIGHTS_FILE = "model.safetensors"
 
 
+# The base is computed (torch's module metaclass, plain ``type`` today), which mypy cannot follow.
 class _RecordsInitArguments(type(torch.nn.Module)):  # type: ignore[misc]
     # Saving needs the arguments a model was built with; recording them here spares every
     # subclass from having to list them again.
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         model = super().__call__(*args, **kwargs)
         if "_init_arguments" not in model.__dict__:
-            bound = inspect.signature(cls.__init__).bind(model, *args, **kwargs)
+            signature = _init_signature(cls)
+            bound = signature.bind(model, *args, **kwargs)
             arguments = dict(bound.arguments)
             arguments.pop("self", None)
-            extra = (
-                arguments.pop("kwargs", None)
-                if "kwargs" in inspect.signature(cls.__init__).parameters
-                else None
-            )
+            extra = arguments.pop("kwargs", None) if "kwargs" in signature.parameters else None
             arguments.update(extra or {})
             arguments.pop("device", None)
             model.__dict__["_init_arguments"] = arguments
         return model
+
+
+def _init_signature(cls: type[object]) -> inspect.Signature:
+    # ``inspect.signature(cls)`` would give the metaclass's ``__call__(*args, **kwargs)``.
+    return inspect.signature(cls.__init__)
 
 
 class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
@@ -61,6 +64,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
 
     #: Batch size the model trains best with; finetuning starts from it.
     optimal_batch_size: int = 16
+    #: What the model computes with: here any callable (``None`` for a model that overrides
+    #: ``__call__``). A family's class declares the type it keeps, e.g. ``model: PreTrainedModel``.
+    model: Callable[..., Any] | None
 
     def __init__(
         self,
@@ -79,10 +85,15 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         self.details = dict(details or {})
         self.device = device
 
-    def __call__(self, task_input: Mapping[str, Any], task: str | None = None, **kwargs: Any) -> Any:
+    def __call__(self, task_input: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+        """``model(task_input, task=..., **options)``: the wrapped callable gets the input and the options.
+
+        Typed loosely on purpose: each model declares the task options it takes (say
+        ``return_tensor``), and tasks pass only those their contract names.
+        """
         if self.model is None:
             raise TaskNotSupportedError(f"{type(self).__name__} implements no inference")
-        return self.model(task_input, **kwargs)
+        return self.model(task_input, **_options_without_task(*args, **kwargs))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         if self.model is None:
@@ -163,6 +174,11 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         check_weights(model, weights)
         load_model(model, str(weights), device=str(model.device))
         return model
+
+
+def _options_without_task(task: str | None = None, **options: Any) -> dict[str, Any]:
+    # Binds like ``__call__(task_input, task=None, **options)``: the task is the caller's business.
+    return options
 
 
 def _check_sizes_before_building(

@@ -15,7 +15,8 @@ from cattrs.errors import BaseValidationError, ForbiddenExtraKeysError
 
 from bpcore.errors import InputError, InputTypeError
 
-T = TypeVar("T")
+#: A schema: an attrs class.
+T = TypeVar("T", bound=attrs.AttrsInstance)
 
 #: A path to an image file, a base64-encoded image, or a ``PIL.Image.Image``.
 ImageRef = NewType("ImageRef", object)
@@ -151,7 +152,7 @@ def _problems(error: BaseValidationError, root: str) -> tuple[list[tuple[str, st
 def structure(data: Any, cls: type[T], root: str) -> T:
     """Structure plain dicts and lists into ``cls``, raising :class:`InputError` on any problem."""
     if not isinstance(data, Mapping):
-        keys = ", ".join(field.name for field in attrs.fields(cls))  # type: ignore[arg-type]
+        keys = ", ".join(field.name for field in attrs.fields(cls))
         raise InputTypeError(f"expected a dict with keys {keys}, got {type(data).__name__}", field=root)
     try:
         value = converter.structure(dict(data), cls)

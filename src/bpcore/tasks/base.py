@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from bpcore.training import History
     from bpcore.training.data import MakeBatchPlan
 
-T = TypeVar("T")
+#: An input schema: an attrs class.
+T = TypeVar("T", bound=attrs.AttrsInstance)
 
 
 def finetune_arguments(frame_locals: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class Task:
             if not isinstance(value, bool):
                 raise InputTypeError(f"expected true or false, got {type(value).__name__}", field=key)
         value = structure(data, schema, root="input")
-        payload = attrs.asdict(value, recurse=False)  # type: ignore[arg-type]
+        payload = attrs.asdict(value, recurse=False)
         if "image" in payload:
             from bpcore.images import load_images
 
@@ -204,6 +205,7 @@ class Task:
         if not self._can_finetune():
             model = getattr(self.model, "name", None) or type(self.model).__name__
             rows = self.list_models() or []
+            # A list of rows (list_models's return_dict=False), typed as a union with the dict form.
             finetunable = [row["name"] for row in rows if self.task in row["finetunable"]]  # type: ignore[index]
             raise TaskNotSupportedError(
                 f"{model} cannot be finetuned for {self.task!r}; finetunable models: {finetunable}"
@@ -293,7 +295,8 @@ class Task:
             # InputError: params.labels: has 1 items, params.texts has 2
         """
         _, chosen = cls._variant(variant)
-        data = structure(cls._prepare_params(params), chosen.params, root="params")
+        # An instance of the variant's schema (an attrs class of its own per variant).
+        data: Any = structure(cls._prepare_params(params), chosen.params, root="params")
         cls._check_data(data)
         return data
 

@@ -54,7 +54,7 @@ class QA(Task):
             return self._infer(QAInput, data, True)
         count = len(question) if isinstance(question, (list, tuple)) else 0
         contexts = [context] * count if isinstance(context, str) else context
-        prev_qas = [[] for _ in range(count)] if prev_qa is None else prev_qa
+        prev_qas: list[Any] = [[] for _ in range(count)] if prev_qa is None else prev_qa
         return self._infer(QAInput, {"question": question, "context": contexts, "prev_qa": prev_qas}, False)
 
     @finetune_signature

@@ -131,6 +131,7 @@ def _memory_cap() -> Iterator[None]:
         import resource
 
         status = Path("/proc/self/status").read_text()
+        # No VmSize line: None has no .group, an AttributeError, caught below.
         used_kib = int(re.search(r"VmSize:\s+(\d+)", status).group(1))  # type: ignore[union-attr]
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     except (ImportError, OSError, AttributeError, ValueError):

@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -197,6 +198,7 @@ def attempt(setup: Setup, size: int) -> History:
             if run.finished:
                 break
     except BpcoreError as error:
+        # Every bpcore error of a run carries it (TrainingError declares it; errors.py documents it).
         error.history = setup.history  # type: ignore[attr-defined]
         raise
     except Exception as error:
@@ -317,7 +319,8 @@ def warn(state: Any, message: str) -> None:
     """A :class:`BpcoreWarning` pointing at the caller's line outside bpcore, once per run (not per process)."""
     if not state.is_main_process:
         return
-    level, frame = 2, sys._getframe(1)  # stacklevel 2 is warn's caller
+    level = 2  # stacklevel 2 is warn's caller
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(_PACKAGE):
-        level, frame = level + 1, frame.f_back  # type: ignore[assignment]
+        level, frame = level + 1, frame.f_back
     warnings.warn(message, BpcoreWarning, stacklevel=level)

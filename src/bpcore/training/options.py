@@ -515,6 +515,7 @@ def finetune_signature(function: F) -> F:
         for name, entry in _spec_first(TRAINING)
         if name not in signature.parameters
     ]
+    # inspect reads __signature__ first; functions do not declare it.
     function.__signature__ = signature.replace(parameters=named + keywords)  # type: ignore[attr-defined]
     return function
 

@@ -15,7 +15,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import open_clip
@@ -41,6 +41,20 @@ PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|chec
 CHECKED_NAME_KEYS = frozenset({"hf_tokenizer_name", "hf_model_name", "timm_model_name"})
 
 
+if TYPE_CHECKING:
+
+    class OpenClipModel(torch.nn.Module):
+        """What bp-clip uses of open_clip's ``CLIP`` and ``CustomTextCLIP`` (open_clip ships no types)."""
+
+        logit_scale: torch.nn.Parameter
+        #: The text tower (a Hugging Face model with its ``config`` in ``CustomTextCLIP``).
+        text: Any
+
+        def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+
+        def encode_text(self, text: torch.Tensor, normalize: bool = False) -> torch.Tensor: ...
+
+
 @attrs.frozen
 class CheckedConfig:
     """A model config read from a saved folder and checked: open_clip gets these dicts, not the file.
@@ -61,7 +75,7 @@ class CheckedConfig:
 class LoadedClip:
     """What :func:`load_open_clip` builds: the model, its inference preprocessing and tokenizer."""
 
-    model: torch.nn.Module
+    model: OpenClipModel
     preprocess: Any
     tokenizer: Any
     #: The model config the weights belong to (open_clip's JSON format), for saving.

@@ -6,7 +6,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +14,13 @@ from PIL import Image
 from safetensors.torch import load_model, save_file
 
 from bp_clip.head import LabelHead
-from bp_clip.loading import HF_TEXT_CONFIG_FOLDER, HF_TOKENIZER_FOLDER, check_saved_config, load_open_clip
+from bp_clip.loading import (
+    HF_TEXT_CONFIG_FOLDER,
+    HF_TOKENIZER_FOLDER,
+    CheckedConfig,
+    check_saved_config,
+    load_open_clip,
+)
 from bp_clip.zero_shot import DEFAULT_LABEL_TEMPLATE, LabelCache, label_embeddings
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
@@ -27,6 +33,9 @@ from bpcore.tasknames import (
     TEXT_VECTORISATION,
 )
 from bpcore.tasks.base import adamw
+
+if TYPE_CHECKING:
+    from bp_clip.loading import OpenClipModel
 
 TASKS = [IMAGE_CLASSIFICATION, IMAGE_VECTORISATION, TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION]
 #: Images or texts per forward pass at inference.
@@ -71,10 +80,11 @@ class CLIP(BaseModel):
     """
 
     optimal_batch_size = 32
+    model: OpenClipModel
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str] = "ViT-B-32",
+        model_path: str | os.PathLike[str] | CheckedConfig = "ViT-B-32",
         pretrained: str | os.PathLike[str] | None = "openai",
         label_template: str = DEFAULT_LABEL_TEMPLATE,
         name: str | None = None,

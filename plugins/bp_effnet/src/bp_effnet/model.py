@@ -6,19 +6,22 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from bp_effnet.catalogue import TIMM_NAMES
 from bp_effnet.catalogue import details as catalogue_details
 from bp_effnet.imagenet import imagenet_labels
-from bp_effnet.weights import load_into, read_state_dict
+from bp_effnet.weights import is_timm_classifier, load_into, read_state_dict
 from bpcore.devices import resolve_device
 from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
 from bpcore.models.base import PathModel
 from bpcore.saved_folder import SavedFolder, check_int
 from bpcore.tasknames import IMAGE_CLASSIFICATION
+
+if TYPE_CHECKING:
+    from bp_effnet.weights import TimmClassifier
 
 #: The weights file inside a folder written by ``bpcore.save``.
 SAVED_WEIGHTS = "efficientnet.safetensors"
@@ -74,6 +77,7 @@ class EfficientNet(PathModel):
     momentum = 0.9
     weight_decay = 1e-4
     warmup_steps = 10
+    model: TimmClassifier
 
     def __init__(
         self,
@@ -102,7 +106,7 @@ class EfficientNet(PathModel):
             )
         label = name or str(model_path)
 
-        def build(_: str) -> torch.nn.Module:
+        def build(_: str) -> TimmClassifier:
             return _build_network(timm_name, pretrained, init_model, label)
 
         super().__init__(
@@ -175,7 +179,7 @@ class EfficientNet(PathModel):
         return torch.stack([transform(_rgb(image, f"input.image[{i}]")) for i, image in enumerate(images)])
 
     # -- inference ------------------------------------------------------------------------
-    def __call__(  # type: ignore[override]
+    def __call__(
         self, task_input: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION
     ) -> list[dict[str, float]]:
         """Probabilities over the model's labels for each of ``task_input["image"]`` (decoded RGB images)."""
@@ -364,7 +368,7 @@ def _build_network(
     pretrained: bool | str,
     init_model: Callable[[str], torch.nn.Module] | None,
     label: str,
-) -> torch.nn.Module:
+) -> TimmClassifier:
     import timm
 
     from_hub = pretrained is True
@@ -384,6 +388,12 @@ def _build_network(
             f"safetensors.torch.save_model(timm.create_model({timm_name!r}, pretrained=True), path) where the hub "
             f"is reachable ({type(error).__name__}: {str(error)[:300]})"
         ) from None
+    if not is_timm_classifier(network):
+        raise InputTypeError(
+            f"init_model({timm_name!r}) gave {type(network).__name__}, not a timm classification network "
+            "(a torch module with num_classes, get_classifier and reset_classifier)",
+            field="init_model",
+        )
     if isinstance(pretrained, str):
         load_into(network, read_state_dict(pretrained), pretrained)
     return network

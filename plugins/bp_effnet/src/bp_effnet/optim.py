@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -70,7 +70,13 @@ class WarmupSGD(torch.optim.SGD):
             scale = min(1.0, (group["steps_taken"] + 1) / warmup) if warmup else 1.0
             group["lr"] = group["target_lr"] * scale
 
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = super().step(closure)
         for group in self.param_groups:
             group["steps_taken"] += 1

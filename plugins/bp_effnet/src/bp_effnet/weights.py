@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 
 from bpcore.errors import ModelLoadError
+
+if TYPE_CHECKING:
+
+    class TimmClassifier(torch.nn.Module):
+        """What bp-effnet uses of a timm classification network (timm declares it in no base class)."""
+
+        num_classes: int
+
+        def get_classifier(self) -> torch.nn.Module: ...
+
+        def reset_classifier(self, num_classes: int) -> None: ...
+
+
+def is_timm_classifier(network: Any) -> TypeGuard[TimmClassifier]:
+    """Whether ``network`` is a torch module with timm's classifier methods (every timm model has them)."""
+    return (
+        isinstance(network, torch.nn.Module)
+        and isinstance(getattr(network, "num_classes", None), int)
+        and callable(getattr(network, "get_classifier", None))
+        and callable(getattr(network, "reset_classifier", None))
+    )
 
 
 def _is_safetensors(path: Path) -> bool:
@@ -43,19 +65,21 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         ) from None
 
 
-def load_into(model: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
+def load_into(model: TimmClassifier, state_dict: dict[str, torch.Tensor], source: str) -> None:
     """Load ``state_dict`` strictly into a timm model, resizing its classifier to the file's first."""
     _check_dtypes(model, state_dict, source)
-    classifier = model.pretrained_cfg.get("classifier", "classifier")  # type: ignore[union-attr]
+    # timm.create_model sets pretrained_cfg; a network built from its class directly has none.
+    config: dict[str, Any] = getattr(model, "pretrained_cfg", None) or {}
+    classifier = config.get("classifier", "classifier")
     head = state_dict.get(f"{classifier}.weight")
-    if head is not None and head.ndim == 2 and head.shape[0] != model.num_classes:  # type: ignore[union-attr]
-        model.reset_classifier(head.shape[0])  # type: ignore[operator]
+    if head is not None and head.ndim == 2 and head.shape[0] != model.num_classes:
+        model.reset_classifier(head.shape[0])
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:
+        architecture = config.get("architecture", type(model).__name__)
         raise ModelLoadError(
-            f"the weights in {source!r} do not fit {model.pretrained_cfg.get('architecture')!r}: "  # type: ignore[union-attr]
-            f"{str(error)[:500]}"
+            f"the weights in {source!r} do not fit {architecture!r}: {str(error)[:500]}"
         ) from None
 
 

@@ -12,10 +12,10 @@ import inspect
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from transformers import AutoModelForPreTraining, AutoTokenizer
+from transformers import AutoModelForPreTraining, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from bp_hf.loading import (
     SAVED_FOLDER,
@@ -40,6 +40,12 @@ DEFAULT_MAX_LENGTH = 512
 #: One encoded text: ``{"input_ids": [...]}`` (and ``"token_type_ids"`` for text pairs).
 Encoding = dict[str, list[int]]
 
+if TYPE_CHECKING:
+    from transformers import GenerationMixin
+
+    class GenerativeModel(PreTrainedModel, GenerationMixin):
+        """A transformers model with ``generate`` (each such model class inherits both)."""
+
 
 class HFModel(PathModel):
     """A Hugging Face ``transformers`` model and its tokenizer (spec 6.11).
@@ -59,6 +65,8 @@ class HFModel(PathModel):
 
     #: Texts (or text pairs) per forward pass at inference.
     inference_batch_size: ClassVar[int] = 32
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
 
     def __init__(
         self,
@@ -297,6 +305,7 @@ class HFTextGenerationModel(HFModel):
     """
 
     inference_batch_size = 16
+    model: GenerativeModel
     #: ``generate`` keywords used unless the caller sets them.
     generation_defaults: ClassVar[dict[str, Any]] = {"max_new_tokens": 50}
 
@@ -363,7 +372,9 @@ class HFTextGenerationModel(HFModel):
     def _sequence_scores(self, output: Any, new_tokens: torch.Tensor) -> torch.Tensor:
         if getattr(output, "sequences_scores", None) is not None:  # beam search: already length-normalised
             return output.sequences_scores.float()
-        transition = self.model.compute_transition_scores(
+        # transformers types this method's self as its GenerativePreTrainedModel protocol, which
+        # wants device and dtype settable where PreTrainedModel has read-only properties.
+        transition = self.model.compute_transition_scores(  # type: ignore[misc]
             output.sequences, output.scores, normalize_logits=True
         )
         generated = new_tokens[:, -transition.shape[1] :]

@@ -235,7 +235,7 @@ def weight_files(folder: SavedFolder) -> list[Path]:
     return [folder.file(name) for name in sorted(set(weight_map.values()), key=str)]
 
 
-def default_model_class(cls: type) -> Any:
+def default_model_class(cls: type[object]) -> Any:
     """The transformers class (an Auto class) a bp-hf model class loads with by default."""
     parameter = inspect.signature(cls.__init__).parameters.get("model_class")
     return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default

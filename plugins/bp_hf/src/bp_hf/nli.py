@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from bp_hf.base import HFModel
 from bpcore.errors import InputError, ModelLoadError
@@ -17,12 +17,20 @@ from bpcore.tasknames import TEXT_CLASSIFICATION
 HYPOTHESIS_TEMPLATE = "This example is {}."
 
 
-def nli_label_index(label2id: Mapping[str, int], prefix: str) -> int | None:
+def nli_label_index(label2id: Mapping[str, int | str], prefix: str) -> int | None:
     """The class index whose name starts with ``prefix`` (``"entail"``, ``"contra"``), case-insensitively."""
     for label, index in label2id.items():
         if label.lower().startswith(prefix):
             return int(index)
     return None
+
+
+def head_size(model: PreTrainedModel) -> int:
+    """How many classes a transformers classification model outputs."""
+    size = model.config.num_labels
+    if size is None:  # transformers gives every classification head an id2label; a bad folder may not
+        raise ModelLoadError(f"{type(model).__name__} has no classification head: its config has no id2label")
+    return size
 
 
 def ranked(probabilities: Mapping[str, float], top_k: int) -> dict[str, float]:
@@ -74,7 +82,7 @@ class HFNLIModel(HFModel):
             tokenizer_class=tokenizer_class,
             device=device,
         )
-        label2id = dict(self.model.config.label2id or {})
+        label2id: dict[str, int | str] = dict(self.model.config.label2id or {})
         entailment = nli_label_index(label2id, "entail")
         contradiction = nli_label_index(label2id, "contra")
         if entailment is None or contradiction is None:
@@ -110,7 +118,7 @@ class HFNLIModel(HFModel):
                 premises.append(text)
                 hypotheses.append(self.hypothesis_template.format(label))
         pairs = self.encode(premises, pairs=hypotheses)
-        logits = torch.empty((len(pairs), self.model.config.num_labels))
+        logits = torch.empty((len(pairs), head_size(self.model)))
         with torch.inference_mode():
             for indices, batch in self.sorted_batches(pairs):
                 logits[indices] = self.model(**batch).logits.float().cpu()

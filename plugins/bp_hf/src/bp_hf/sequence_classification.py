@@ -6,20 +6,20 @@ import copy
 import os
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final, Literal
 
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bp_hf.base import HFModel, check_positive_length, collate_texts
-from bp_hf.nli import ranked
+from bp_hf.nli import head_size, ranked
 from bpcore.errors import InputError
 from bpcore.tasknames import TEXT_CLASSIFICATION
 
 #: The names transformers gives classes nobody named: such a head has learned no labels.
 PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
-SINGLE_LABEL = "single_label_classification"
-MULTI_LABEL = "multi_label_classification"
+SINGLE_LABEL: Final = "single_label_classification"
+MULTI_LABEL: Final = "multi_label_classification"
 
 
 class HFSeqTCModel(HFModel):
@@ -72,8 +72,8 @@ class HFSeqTCModel(HFModel):
     @property
     def labels(self) -> list[str]:
         """The labels the head was finetuned on, in head order (empty before finetuning)."""
-        id2label = self.model.config.id2label or {}
-        names = [id2label[index] for index in sorted(id2label, key=int)]
+        id2label = self.model.config.id2label or {}  # keys are ints, or strings in an old config
+        names = [name for _, name in sorted(id2label.items(), key=lambda item: int(item[0]))]
         return [] if all(PLACEHOLDER_LABEL.fullmatch(str(name)) for name in names) else names
 
     @property
@@ -115,7 +115,7 @@ class HFSeqTCModel(HFModel):
     def logits(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
         """``[texts, labels]`` logits, computed in length-sorted batches."""
         encoded = self.encode(texts, max_length)
-        logits = torch.empty((len(encoded), self.model.config.num_labels))
+        logits = torch.empty((len(encoded), head_size(self.model)))
         with torch.inference_mode():
             for indices, batch in self.sorted_batches(encoded):
                 logits[indices] = self.model(**batch).logits.float().cpu()
@@ -125,7 +125,9 @@ class HFSeqTCModel(HFModel):
     def pre_finetuning(self, labels: Mapping[int, str], multi_label: bool = False, **_: Any) -> None:
         """Build a classification head for ``labels`` (``{index: label}``) unless it is already the one."""
         id2label = {int(index): str(label) for index, label in labels.items()}
-        problem_type = MULTI_LABEL if multi_label else SINGLE_LABEL
+        problem_type: Literal["single_label_classification", "multi_label_classification"] = (
+            MULTI_LABEL if multi_label else SINGLE_LABEL
+        )
         config = self.model.config
         if self.labels == [id2label[i] for i in sorted(id2label)] and config.problem_type == problem_type:
             return  # finetuning again on the same labels: keep the trained head

@@ -46,6 +46,7 @@ class STModel(PathModel):
     """
 
     optimal_batch_size = 32
+    model: SentenceTransformer
 
     def __init__(
         self,
@@ -167,8 +168,7 @@ class STModel(PathModel):
         that fits the saved weights.
         """
         folder = SavedFolder.of(directory).folder(config.get("folder"))
-        max_length = config.get("max_length")
-        _check_length(max_length)
+        max_length = _check_length(config.get("max_length"))
         check_saved_folder(folder)
         model = cls(str(folder), max_length=max_length, device=device)
         # A saved limit beyond the encoder's positions would load, then fail on the first long text.
@@ -187,9 +187,10 @@ def _check_task(task: str) -> None:
         raise TaskNotSupportedError(f"STModel supports {TEXT_VECTORISATION!r} only, not {task!r}")
 
 
-def _check_length(max_length: Any) -> None:
+def _check_length(max_length: Any) -> int:
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
         raise InputError(f"must be a positive integer, got {max_length!r}", field="max_length")
+    return max_length
 
 
 def _load_error(label: str, path: str, error: BaseException) -> ModelLoadError:

@@ -126,9 +126,10 @@ PROBE_TEXTS = ("A probe sentence, with punctuation: 42!", "And a second one?")
 def check_tokenizer_fits(transformer: Any, where: str) -> None:
     """The transformer module's tokenizer makes no token id beyond its embeddings, nor a token type it lacks."""
     tokenizer, model = getattr(transformer, "tokenizer", None), getattr(transformer, "auto_model", None)
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    rows = getattr(embeddings, "num_embeddings", None)
-    if tokenizer is None or not isinstance(rows, int):
+    if tokenizer is None or model is None or not hasattr(model, "get_input_embeddings"):
+        return
+    rows = getattr(model.get_input_embeddings(), "num_embeddings", None)
+    if not isinstance(rows, int):
         return
     highest = max(tokenizer.get_vocab().values(), default=-1)
     encoded = tokenizer(*PROBE_TEXTS, return_token_type_ids=True)
