@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Collection, Mapping
 from pathlib import Path, PurePosixPath
@@ -341,3 +342,30 @@ def check_numbers(
                 )
 
     visit(data, None, "", 0)
+
+
+#: Keys of a saved JSON file whose string values a library may resolve as a path or hub id.
+PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|checkpoint|repo)", re.IGNORECASE)
+#: Keys that only record where a model once came from: libraries load nothing from them.
+PROVENANCE_KEYS = frozenset({"_name_or_path", "name_or_path"})
+
+
+def check_paths(
+    folder: SavedFolder, data: Any, where: str, ignore: Collection[str] = PROVENANCE_KEYS
+) -> None:
+    """Every string under a path-like key of ``data`` (a saved JSON file) names an entry inside ``folder``.
+
+    Empty strings pass, and so do the keys in ``ignore``. A ModelLoadError names the file and key.
+    """
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and value and PATH_KEY.search(str(key)) and key not in ignore:
+                try:
+                    folder / value
+                except ModelLoadError as error:
+                    raise ModelLoadError(f"{where}: {key}: {error}") from None
+            else:
+                check_paths(folder, value, where, ignore)
+    elif isinstance(data, list):
+        for value in data:
+            check_paths(folder, value, where, ignore)

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bpcore.errors import BpcoreError, ModelProtocolError
+from bpcore.saved_folder import PATH_KEY
 from bpcore.testing.checks import Check, ConformanceError, call_inputs, close, prepared, task_for
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ MEMORY_HEADROOM = 3 << 30
 ATTEMPT_SECONDS = 30
 #: Containers with more items than this are data (a vocabulary), not settings: sampled, not walked.
 DATA_CONTAINER = 64
-#: A key whose string value is a path or a name a library resolves to files.
-PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|checkpoint)", re.IGNORECASE)
 
 JsonPath = tuple[Any, ...]
 

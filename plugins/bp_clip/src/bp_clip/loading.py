@@ -23,7 +23,7 @@ import torch
 from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
 from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import SavedFolder, check_numbers, check_weights
+from bpcore.saved_folder import PATH_KEY, SavedFolder, check_numbers, check_weights
 
 #: The spec's model names (the original OpenAI package's) for open_clip's architecture names.
 ARCHITECTURE_ALIASES = {"ViT-B/32": "ViT-B-32", "ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}
@@ -35,8 +35,6 @@ HF_TOKENIZER_FOLDER = "hf-tokenizer"
 HF_TEXT_CONFIG_FOLDER = "hf-text-config"
 #: Keys of ``text_cfg.tokenizer_kwargs`` a saved config may set (none names a file: ``bpe_path`` would).
 TOKENIZER_KWARGS = frozenset({"clean", "strip_sep_token", "language", "reduction_mask"})
-#: Keys whose string value open_clip, timm or transformers would resolve as a file, folder or hub id.
-PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|checkpoint|repo)", re.IGNORECASE)
 #: The keys of that kind a saved config may hold, each checked on its own.
 CHECKED_NAME_KEYS = frozenset({"hf_tokenizer_name", "hf_model_name", "timm_model_name"})
 

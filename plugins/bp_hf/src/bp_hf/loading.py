@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import SavedFolder, check_numbers, check_weights
+from bpcore.saved_folder import SavedFolder, check_numbers, check_paths, check_weights
 
 #: The subfolder of a saved bpcore model that holds the transformers model and its tokenizer.
 SAVED_FOLDER = "transformers"
@@ -62,10 +62,6 @@ GENERATION_BOUNDS = {
     "min_length": 1 << 20,
     "min_new_tokens": 1 << 20,
 }
-#: A key whose string value transformers could resolve as a file, folder or hub id.
-PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|checkpoint|repo)", re.IGNORECASE)
-#: Keys that only record where a model once came from: transformers does not load from them.
-PROVENANCE_KEYS = frozenset({"_name_or_path", "name_or_path"})
 #: Keys whose integers are token ids (within the vocabulary).
 TOKEN_ID_KEY = re.compile(r"(token_ids?|suppress_tokens|bad_words_ids)$")
 
@@ -170,22 +166,6 @@ def check_saved_folder(folder: SavedFolder) -> list[Path]:
         check_numbers(generation, f"{folder.label}/generation_config.json", bounds=GENERATION_BOUNDS)
         check_token_ids(generation, vocabulary, f"{folder.label}/generation_config.json")
     return weight_files(folder)
-
-
-def check_paths(folder: SavedFolder, data: Any, name: str) -> None:
-    """Every string under a path-like key of ``data`` names an entry inside ``folder`` (or is empty)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, str) and value and PATH_KEY.search(str(key)) and key not in PROVENANCE_KEYS:
-                try:
-                    folder / value
-                except ModelLoadError as error:
-                    raise ModelLoadError(f"{name}: {key}: {error}") from None
-            else:
-                check_paths(folder, value, name)
-    elif isinstance(data, list):
-        for value in data:
-            check_paths(folder, value, name)
 
 
 def check_labels(config: Mapping[str, Any], where: str) -> None:

@@ -15,7 +15,13 @@ import re
 from typing import Any
 
 from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import SavedFolder, check_numbers, check_weights, safetensors_header
+from bpcore.saved_folder import (
+    SavedFolder,
+    check_numbers,
+    check_paths,
+    check_weights,
+    safetensors_header,
+)
 
 MODULES_FILE = "modules.json"
 #: Module classes a saved folder may name (anything else would import code the folder chose).
@@ -24,10 +30,6 @@ MODULE_PREFIX = "sentence_transformers."
 TRANSFORMER_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.json")
 #: The model methods a saved ``sentence_bert_config.json`` may have a module call.
 METHOD = re.compile(r"forward|get_\w+_features")
-#: A key whose string value the library could resolve as a file, folder or hub id.
-PATH_KEY = re.compile(r"(path|file|dir$|folder|(^|_)(tokenizer|model)_name$|checkpoint|repo)", re.IGNORECASE)
-#: Keys that only record where a model once came from: nothing loads from them.
-PROVENANCE_KEYS = frozenset({"_name_or_path", "name_or_path"})
 
 
 def check_saved_folder(folder: SavedFolder) -> None:
@@ -56,22 +58,6 @@ def check_saved_folder(folder: SavedFolder) -> None:
             check_numbers(config, f"{module_folder.label}/config.json", skip=("id2label", "label2id"))
             if isinstance(config, dict) and "model_type" in config:
                 check_transformer_module(module_folder)
-
-
-def check_paths(folder: SavedFolder, data: Any, where: str) -> None:
-    """Every string under a path-like key names an entry inside ``folder`` (or is empty)."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, str) and value and PATH_KEY.search(str(key)) and key not in PROVENANCE_KEYS:
-                try:
-                    folder / value
-                except ModelLoadError as error:
-                    raise ModelLoadError(f"{where}: {key}: {error}") from None
-            else:
-                check_paths(folder, value, where)
-    elif isinstance(data, list):
-        for value in data:
-            check_paths(folder, value, where)
 
 
 def check_transformer_module(folder: SavedFolder) -> None:
