@@ -16,7 +16,7 @@ from core_helpers import TEST_PLUGIN_NAME, TinyClassesPlugin, TinyPlugin
 from PIL import Image
 
 import bpcore
-from bpcore import plugins
+from bpcore.plugins import manager as plugins
 
 
 @pytest.fixture(autouse=True)

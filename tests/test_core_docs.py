@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bpcore import plugins
+from bpcore.plugins import manager as plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = sorted((ROOT / "docs" / "plugins").glob("*.md"))

@@ -13,8 +13,8 @@ from core_helpers import subprocess_env
 
 import bpcore
 from bpcore.models import AutoModel
-from bpcore.plugins import plugin_infos
-from bpcore.registry import get_registry
+from bpcore.plugins.manager import plugin_infos
+from bpcore.plugins.registry import get_registry
 
 
 def fake_distribution(
@@ -59,7 +59,7 @@ def test_a_third_party_plugin_cannot_take_a_first_party_name_alias_or_default(tm
     )
     code = """
         import json
-        from bpcore.registry import get_registry
+        from bpcore.plugins.registry import get_registry
         from bpcore.models import AutoModel
         registry = get_registry()
         print(json.dumps({
@@ -110,7 +110,7 @@ def test_two_third_party_plugins_with_one_name_make_it_ambiguous_not_silently_re
     )
     code = """
         import bpcore
-        from bpcore.registry import get_registry
+        from bpcore.plugins.registry import get_registry
         registry = get_registry()
         print(registry.resolve("first/shared-name").description, registry.resolve("second/shared-name").description)
         for attempt in (lambda: bpcore.TextVectorisation("shared-name"), lambda: bpcore.TextVectorisation()):

@@ -14,7 +14,7 @@ from tiny_models import TinyImageModel, TinyTextModel, TinyTextToTextModel
 
 import bpcore
 from bpcore.models import AutoModel
-from bpcore.registry import get_registry
+from bpcore.plugins.registry import get_registry
 
 
 def register_temporarily(plugin: object, name: str) -> str:

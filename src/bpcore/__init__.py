@@ -26,7 +26,9 @@ from bpcore.errors import (
 )
 from bpcore.functions import cosine_similarity
 from bpcore.plotting import plot_history
-from bpcore.plugins import hookimpl, register_plugin, unregister_plugin
+from bpcore.plugins.hookspecs import hookimpl
+from bpcore.plugins.manager import unregister_plugin
+from bpcore.plugins.registry import register_plugin
 from bpcore.saving import load, save
 from bpcore.tasknames import TASKS
 from bpcore.tasks import (

@@ -56,7 +56,7 @@ def _print_json(value: Any) -> None:
 
 def _list_models(args: argparse.Namespace) -> int:
     from bpcore.models.auto import list_model_rows
-    from bpcore.registry import get_registry
+    from bpcore.plugins.registry import get_registry
 
     if args.limit is not None and args.limit < 0:
         raise InputError(f"must be 0 or more, got {args.limit}", field="--limit")
@@ -104,8 +104,8 @@ def _list_models(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from bpcore.plugins import plugin_infos
-    from bpcore.registry import get_registry
+    from bpcore.plugins.manager import plugin_infos
+    from bpcore.plugins.registry import get_registry
 
     registry = get_registry()
     counts: dict[str, int] = {}
@@ -596,7 +596,7 @@ def _listing(
     handler: Callable[[argparse.Namespace], int], args: argparse.Namespace, signalled: list[bool]
 ) -> int:
     """Run ``list-models`` or ``plugins``; a plugin raising KeyboardInterrupt is left out, not fatal."""
-    from bpcore import plugins
+    from bpcore.plugins import manager as plugins
 
     skipped: list[str] = []
     while True:
@@ -619,7 +619,7 @@ def _listing(
 def _entry_points() -> list[Any]:
     import importlib_metadata
 
-    from bpcore.plugins import ENTRY_POINT_GROUP
+    from bpcore.plugins.manager import ENTRY_POINT_GROUP
 
     return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
 

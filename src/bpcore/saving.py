@@ -452,7 +452,8 @@ def model_class(class_path: str, trust_code: bool = False) -> type[BaseModel]:
     ``trust_code=True`` imports it whatever it is (a class of your own that no plugin registers).
     """
     from bpcore.models.base import BaseModel
-    from bpcore.registry import get_registry, import_object
+    from bpcore.plugins.registry import get_registry
+    from bpcore.plugins.specs import import_object
 
     registered = class_path in get_registry().loadable_classes()
     if not registered and not trust_code:

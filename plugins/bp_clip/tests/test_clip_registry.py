@@ -8,7 +8,7 @@ import pytest
 
 import bpcore
 from bpcore.models import AutoModel
-from bpcore.registry import get_registry
+from bpcore.plugins.registry import get_registry
 
 IMAGE_TASKS = ["image-classification", "image-vectorisation", "image-text-vectorisation"]
 NAMES = {"clip": "ViT-B-32", "clip-rn50": "RN50", "clip-rn101": "RN101", "clip-rn50x4": "RN50x4"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bpcore
 from bpcore.models import AutoModel
-from bpcore.registry import get_registry
+from bpcore.plugins.registry import get_registry
 
 TASK = "image-classification"
 NAMES = [f"efficientnet-b{size}" for size in range(8)]

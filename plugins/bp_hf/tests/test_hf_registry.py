@@ -6,7 +6,7 @@ import pytest
 
 import bpcore
 from bpcore.models import AutoModel
-from bpcore.registry import get_registry
+from bpcore.plugins.registry import get_registry
 
 HUB_MODELS = {
     "t5-base-qa-summary-emotion": ("qa", "kiri-ai/t5-base-qa-summary-emotion"),

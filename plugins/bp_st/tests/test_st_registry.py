@@ -7,7 +7,7 @@ import pytest
 import bpcore
 import bpcore.cli
 from bpcore.models import AutoModel
-from bpcore.registry import get_registry
+from bpcore.plugins.registry import get_registry
 
 TASK = "text-vectorisation"
 HUB_MODELS = {

@@ -19,143 +19,56 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import copy
 from typing import Any
 
-import attrs
+from bpcore.contracts.contract import (
+    ANSWER_LABELS,
+    ANSWER_TEXT,
+    ANSWER_VECTOR,
+    LOSS_BINARY_CROSS_ENTROPY,
+    LOSS_COSINE,
+    LOSS_CROSS_ENTROPY,
+    LOSS_FROM_MODEL,
+    LOSS_TRIPLET,
+    Optimizer,
+    TaskContract,
+    VariantContract,
+)
+from bpcore.contracts.declarations import DECLARED
 
-from bpcore.errors import InputError, InputTypeError, TaskNotSupportedError
-
-#: How a variant turns a model's ``training_step`` output into a loss.
-LOSS_FROM_MODEL = "model"
-LOSS_CROSS_ENTROPY = "cross_entropy"
-LOSS_BINARY_CROSS_ENTROPY = "binary_cross_entropy"
-LOSS_COSINE = "cosine_similarity"
-LOSS_TRIPLET = "triplet"
-
-#: What one answer of a task is.
-ANSWER_TEXT = "text"
-ANSWER_LABELS = "labels"
-ANSWER_VECTOR = "vector"
-
-
-@attrs.frozen
-class Optimizer:
-    """A task's default optimizer (used when neither the caller nor the model gives one)."""
-
-    kind: str  # "AdamW", "SGD" or "Adafactor"
-    learning_rate: float
-    weight_decay: float = 0.0
-
-    def build(self, parameters: Any) -> Any:
-        import torch
-
-        trainable = [parameter for parameter in parameters if parameter.requires_grad]
-        if self.kind == "AdamW":
-            try:  # fused: on CPU it steps a 22M-parameter model ~50x faster
-                return torch.optim.AdamW(
-                    trainable, lr=self.learning_rate, weight_decay=self.weight_decay, fused=True
-                )
-            except (RuntimeError, TypeError):
-                return torch.optim.AdamW(trainable, lr=self.learning_rate, weight_decay=self.weight_decay)
-        if self.kind == "SGD":
-            return torch.optim.SGD(trainable, lr=self.learning_rate, weight_decay=self.weight_decay)
-        return torch.optim.Adafactor(trainable, lr=self.learning_rate, weight_decay=self.weight_decay)
-
-    def describe(self) -> str:
-        decay = f", weight decay {_number(self.weight_decay)}" if self.weight_decay else ""
-        return f"{self.kind}, {_number(self.learning_rate)}{decay}"
-
-
-def _number(value: float) -> str:
-    """``1e-5`` rather than ``1e-05``; ``0.1`` as it is."""
-    return f"{value:g}" if value >= 0.1 else f"{value:.0e}".replace("e-0", "e-")
-
-
-@attrs.frozen
-class VariantContract:
-    """One way to finetune a task.
-
-    ``params`` is the schema of ``finetune``'s params; ``examples(data, options)`` turns the
-    checked data into :class:`~bpcore.batching.Example` views (what ``process_batch`` receives,
-    described in ``receives``); ``loss`` says what the core does with ``training_step``'s output
-    (described in ``returns``); ``grouped`` batches same-group examples together;
-    ``pre_finetuning`` names what the model's ``pre_finetuning`` is told; ``sample`` gives small,
-    learnable params for the conformance kit.
-    """
-
-    name: str
-    params: type
-    examples: Callable[[Any, Mapping[str, Any]], list[Any]]
-    loss: str
-    receives: str
-    returns: str
-    sample: Callable[[], dict[str, Any]]
-    grouped: bool = False
-    pre_finetuning: tuple[str, ...] = ()
-
-    @property
-    def multi_label(self) -> bool:
-        return self.loss == LOSS_BINARY_CROSS_ENTROPY
-
-
-@attrs.frozen
-class TaskContract:
-    """A task: its call input's schema, the answer's kind, its finetuning variants (the first is the default)."""
-
-    name: str
-    input: type
-    answer: str
-    #: Per-item fields of a call (the rest, like ``labels``, apply to every item).
-    item_fields: tuple[str, ...]
-    #: What the model's ``task_input`` holds, and what one answer is (for the protocol guide).
-    task_input: str
-    answer_doc: str
-    sample_input: Callable[[], dict[str, Any]]
-    #: The distributions that offer models for it (only to tell a user what to install).
-    install_hints: tuple[str, ...]
-    variants: tuple[VariantContract, ...] = ()
-    optimizer: Optimizer = Optimizer("AdamW", 1e-5)
-    #: Keyword arguments the model is called with besides ``task``.
-    keywords: tuple[str, ...] = ()
-    top_k: bool = False
-    #: The task call's arguments beyond its items (``labels``, ``top_k``, generation options...).
-    call_options: tuple[str, ...] = ()
-    #: ``finetune``'s own options and their defaults (handed to ``examples``), beyond the loop's.
-    finetune_options: Mapping[str, int | None] = attrs.field(factory=dict)
-
-    @property
-    def variant_names(self) -> list[str]:
-        return [variant.name for variant in self.variants]
-
-    def variant(self, name: str | None = None) -> VariantContract:
-        """The variant called ``name`` (None: the default); a bpcore error naming ``variant`` otherwise."""
-        if not self.variants:
-            raise TaskNotSupportedError(f"{self.name!r} has no finetuning")
-        if name is None:
-            return self.variants[0]
-        if not isinstance(name, str):
-            raise InputTypeError(
-                f"expected one of {self.variant_names}, got {type(name).__name__}", field="variant"
-            )
-        for variant in self.variants:
-            if variant.name == name:
-                return variant
-        raise InputError(
-            f"unknown variant {name!r:.100}; {self.name} has {self.variant_names}", field="variant"
-        )
-
-
-def _contracts() -> dict[str, TaskContract]:
-    from bpcore.contracts.declarations import DECLARED
-
-    return {contract.name: contract for contract in DECLARED}
-
+__all__ = [
+    "ANSWER_LABELS",
+    "ANSWER_TEXT",
+    "ANSWER_VECTOR",
+    "CONTRACTS",
+    "LOSS_BINARY_CROSS_ENTROPY",
+    "LOSS_COSINE",
+    "LOSS_CROSS_ENTROPY",
+    "LOSS_FROM_MODEL",
+    "LOSS_TRIPLET",
+    "Optimizer",
+    "TaskContract",
+    "VariantContract",
+    "sample_finetune_data",
+    "sample_inputs",
+    "tasks_answering",
+]
 
 #: Every task's contract, by task name, in the spec's order.
-CONTRACTS: dict[str, TaskContract] = _contracts()
+CONTRACTS: dict[str, TaskContract] = {contract.name: contract for contract in DECLARED}
 
 
 def tasks_answering(answer: str) -> tuple[str, ...]:
     """The tasks whose answers are of one kind (``ANSWER_TEXT``, ``ANSWER_LABELS``, ``ANSWER_VECTOR``)."""
     return tuple(name for name, contract in CONTRACTS.items() if contract.answer == answer)
+
+
+def sample_inputs(task: str) -> dict[str, Any]:
+    """Keyword arguments of a batched call of ``task`` (two or more items)."""
+    return copy.deepcopy(CONTRACTS[task].sample_input())
+
+
+def sample_finetune_data(task: str, variant: str) -> dict[str, Any]:
+    """``params`` for a short finetune of ``task`` with ``variant``: small, clean and learnable."""
+    return copy.deepcopy(CONTRACTS[task].variant(variant).sample())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from bpcore.contracts import (
+from bpcore.contracts import examples as ex
+from bpcore.contracts import samples as s
+from bpcore.contracts.contract import (
     ANSWER_LABELS,
     ANSWER_TEXT,
     ANSWER_VECTOR,
@@ -15,8 +17,6 @@ from bpcore.contracts import (
     TaskContract,
     VariantContract,
 )
-from bpcore.contracts import examples as ex
-from bpcore.contracts import samples as s
 from bpcore.schemas import inputs, params
 from bpcore.tasknames import (
     EMOTION,

@@ -6,7 +6,6 @@ pattern of their own), so a tiny model can learn to tell them apart in a few ste
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 COLOURS = {
@@ -106,17 +105,3 @@ def image_groups(with_texts: bool = False) -> dict[str, Any]:
             "groups": groups,
         }
     )
-
-
-def inputs(task: str) -> dict[str, Any]:
-    """Keyword arguments of a batched call of ``task`` (two or more items)."""
-    from bpcore.contracts import CONTRACTS
-
-    return copy.deepcopy(CONTRACTS[task].sample_input())
-
-
-def finetune_data(task: str, variant: str) -> dict[str, Any]:
-    """``params`` for a short finetune of ``task`` with ``variant``: small, clean and learnable."""
-    from bpcore.contracts import CONTRACTS
-
-    return copy.deepcopy(CONTRACTS[task].variant(variant).sample())

@@ -21,7 +21,8 @@ def __getattr__(name: str) -> Any:
         from bpcore.models import base
 
         return getattr(base, name)
-    from bpcore.registry import get_registry, import_object
+    from bpcore.plugins.registry import get_registry
+    from bpcore.plugins.specs import import_object
 
     target = get_registry().classes.get(name)
     if target is None:
@@ -30,6 +31,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    from bpcore.registry import get_registry
+    from bpcore.plugins.registry import get_registry
 
     return sorted(set(__all__) | set(get_registry().classes))

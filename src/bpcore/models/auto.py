@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from bpcore.errors import ModelNotFoundError
+from bpcore.plugins.registry import Registry, get_registry
+from bpcore.plugins.specs import ModelSpec
 from bpcore.protocol import ready_for_inference
-from bpcore.registry import ModelSpec, Registry, get_registry
 
 
 def resolve_model(

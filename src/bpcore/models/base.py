@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,26 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
             raise NotImplementedError
         return self.model(*args, **kwargs)
 
+    @classmethod
+    def list_models(cls) -> list[dict[str, Any]]:
+        """The registered models this class (or a subclass) builds, as ``bpcore list-models`` rows.
+
+        A factory function counts by its return annotation. Example: ``STModel.list_models()``
+        lists bp-st's models.
+        """
+        from bpcore.plugins.registry import get_registry
+
+        # Only the factories of this class's own package are imported to check them.
+        package = cls.__module__.split(".")[0]
+        rows = []
+        for spec in get_registry().list_models():
+            if spec.factory.partition(":")[0].split(".")[0] != package:
+                continue
+            built = _built_class(spec.factory)
+            if built is not None and issubclass(built, cls):
+                rows.append(spec.as_dict())
+        return rows
+
     # -- what tasks ask -------------------------------------------------------------------
     def supports(self, task: str) -> bool:
         return task in self.tasks
@@ -174,6 +195,18 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         check_weights(model, weights)
         load_model(model, str(weights), device=str(model.device))
         return model
+
+
+def _built_class(target: str) -> type | None:
+    """The class a factory builds: the factory itself, or a factory function's return annotation."""
+    from bpcore.plugins.specs import import_object
+
+    try:
+        factory = import_object(target)
+        built = factory if isinstance(factory, type) else typing.get_type_hints(factory).get("return")
+    except Exception:
+        return None
+    return built if isinstance(built, type) else None
 
 
 def _options_without_task(task: str | None = None, **options: Any) -> dict[str, Any]:

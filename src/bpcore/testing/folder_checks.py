@@ -49,10 +49,10 @@ import attrs
 
 from bpcore.errors import BpcoreError, ModelProtocolError
 from bpcore.saved_folder import PATH_KEY
-from bpcore.testing.checks import Check, ConformanceError, call_inputs, close, prepared, task_for
+from bpcore.testing.rules import Check, ConformanceError, call_inputs, close, prepared, task_for
 
 if TYPE_CHECKING:
-    from bpcore.testing import Candidate
+    from bpcore.testing.candidate import Candidate
 
 #: The value the numbers rule writes into each numeric field.
 HUGE = 10**9

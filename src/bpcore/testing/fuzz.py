@@ -33,7 +33,7 @@ from bpcore.errors import BpcoreError, InputError, ModelProtocolError
 from bpcore.testing import samples
 
 if TYPE_CHECKING:
-    from bpcore.testing import Candidate
+    from bpcore.testing.candidate import Candidate
 
 #: Cases per task call and per finetuning variant, for each candidate (see ``Candidate.fuzz_examples``).
 CALL_EXAMPLES = 150
@@ -516,7 +516,7 @@ def _show(value: Any) -> str:
 
 def attempt(run: Callable[[], Any], label: str) -> None:
     """Run one malformed input; raise :class:`ConformanceError` unless it succeeds or raises a fitting bpcore error."""
-    from bpcore.testing.checks import ConformanceError
+    from bpcore.testing.rules import ConformanceError
 
     FUZZ_STATS["cases"] += 1
     try:
@@ -567,7 +567,7 @@ def _explore(cases: Any, examples: int, run_case: Callable[[Any], None]) -> None
 
 def check_bad_input(candidate: Candidate, task: str) -> None:
     """Malformed calls of ``task`` get answers or bpcore errors naming the field."""
-    from bpcore.testing.checks import call_inputs, prepared, task_for
+    from bpcore.testing.rules import call_inputs, prepared, task_for
 
     task_object = task_for(candidate, task, prepared(candidate, task))
     examples = (candidate.fuzz_examples or (CALL_EXAMPLES, FINETUNE_EXAMPLES))[0]
@@ -580,11 +580,11 @@ def check_bad_input(candidate: Candidate, task: str) -> None:
 
 def check_bad_finetune_input(candidate: Candidate, task: str, variant: str) -> None:
     """Malformed finetuning params and keywords get bpcore errors naming the field, before training."""
-    from bpcore.testing.checks import _variants, task_for
+    from bpcore.testing.rules import task_for, variants_of
 
     model = candidate.build()
     task_object = task_for(candidate, task, model)
-    several = len(_variants(task)) > 1
+    several = len(variants_of(task)) > 1
     params = candidate.finetune_data.get((task, variant)) or samples.finetune_data(task, variant)
     count = len(next(iter(params.values())))
     optimizer = candidate.optimizer

@@ -14,7 +14,7 @@ a plugin tests that with a run killed in one process and resumed in another (as 
 
 Example::
 
-    from bpcore.testing import Candidate
+    from bpcore.testing.candidate import Candidate
     from bpcore.testing.resume_checks import resume_checks
 
     candidate = Candidate(MyModel, tasks=["text-vectorisation"], finetunable=["text-vectorisation"])
@@ -31,10 +31,10 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bpcore.testing import samples
-from bpcore.testing.checks import Check, ConformanceError, _variants, run_finetune, state_of, task_for
+from bpcore.testing.rules import Check, ConformanceError, run_finetune, state_of, task_for, variants_of
 
 if TYPE_CHECKING:
-    from bpcore.testing import Candidate
+    from bpcore.testing.candidate import Candidate
 
 RULE = "resume"
 EPOCHS = 2
@@ -145,7 +145,7 @@ def resume_checks(candidate: Candidate) -> Iterator[Check]:
     """The ``resume`` check for the first finetunable task and its first variant (each run finetunes
     three times: one task bounds the kit's time, and the loop's resume does not depend on the task)."""
     for task in candidate.finetunable:
-        for variant in _variants(task):
+        for variant in variants_of(task):
             if (task, variant) not in candidate.skip_variants:
                 yield Check(
                     RULE,

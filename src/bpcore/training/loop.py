@@ -18,15 +18,12 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import torch
 
 from bpcore.errors import BpcoreError, InputError, TrainingError
 from bpcore.training import checkpoints
 from bpcore.training.data import (
     MakeBatchPlan,
-    epoch_plan,
-    process_loader,
     split_indices,
     unusable_validation,
 )
@@ -40,79 +37,12 @@ from bpcore.training.options import (
     with_defaults,
 )
 from bpcore.training.run import Run, snapshot
+from bpcore.training.setup import Resumed, Setup, Step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from bpcore.training.options import LoopOptions
-
-Step = Callable[[Any, int], torch.Tensor]
-
-
-@attrs.frozen
-class Resumed:
-    """The checkpoint a run continues: its folder and its checked loop state."""
-
-    folder: Path
-    loop_state: dict[str, Any]
-
-
-@attrs.define
-class Setup:
-    """What :func:`fit` settles once, before any attempt: the options, seed, split and batch size."""
-
-    model: torch.nn.Module
-    dataset: Any
-    step: Step
-    configure_optimizers: Callable[[], torch.optim.Optimizer]
-    collate_fn: Callable[[list[Any]], Any] | None
-    make_batch_plan: MakeBatchPlan | None
-    groups: Sequence[Hashable] | None
-    cpu: bool
-    #: Every option of :class:`~bpcore.training.options.LoopOptions`, at its default when not given.
-    options: dict[str, Any]
-    state: Any
-    seed: int
-    history: History
-    resumed: Resumed | None = None
-    train_indices: list[int] = attrs.field(factory=list)
-    val_indices: list[int] = attrs.field(factory=list)
-    start_batch_size: int = 1
-    initial_state: dict[str, torch.Tensor] = attrs.field(factory=dict)
-
-    @property
-    def can_retry(self) -> bool:
-        """With no batch size given, an out-of-memory error retries with a smaller batch."""
-        given = self.options["batch_size"] is not None or self.options["train_dataloader"] is not None
-        return not given and self.resumed is None
-
-    def fingerprint(self, size: int, accumulation: int) -> dict[str, Any]:
-        """What must match for a checkpoint to continue this run; the number of processes need not."""
-        return {
-            "examples": len(self.dataset),
-            "split": [
-                len(self.train_indices),
-                len(self.val_indices),
-                hash(tuple(self.train_indices)) % 2**31,
-            ],
-            "batch_size": size,
-            "gradient_accumulation_steps": accumulation,
-            "lr_scheduler": [self.options["lr_scheduler"], self.options["warmup_ratio"]],
-        }
-
-    def loaders(self, size: int) -> tuple[Any, Any]:
-        """The training and validation loaders at batch ``size`` (the caller's own, where given)."""
-        train, val = self.options["train_dataloader"], self.options["val_dataloader"]
-        batching = self.make_batch_plan
-        if train is None:
-            plan = epoch_plan(self.train_indices, size, self.seed, True, batching, self.groups)
-            train = process_loader(self.dataset, plan, self.state, self.collate_fn)
-        elif val is None:
-            return train, train
-        if val is None:
-            plan = epoch_plan(self.val_indices, size, self.seed + 1, False, batching, self.groups)
-            val = process_loader(self.dataset, plan, self.state, self.collate_fn)
-        return train, val
 
 
 def fit(

@@ -24,7 +24,7 @@ from bpcore.training.options import LOOP
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from bpcore.training.loop import Setup
+    from bpcore.training.setup import Setup
 
 
 class StepModule(torch.nn.Module):

@@ -7,13 +7,7 @@ from typing import Any
 
 import torch
 
-from bpcore import InputError
-
-
-def top_k(scores: dict[str, float], k: int) -> dict[str, float]:
-    """``{label: probability}`` sorted most likely first, the first ``k`` (0: all)."""
-    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
-    return dict(ranked[:k] if k else ranked)
+from bpcore.plugins import InputError, learned_label_answers, probabilities, ranked
 
 
 class LabelHead(torch.nn.Module):
@@ -55,9 +49,8 @@ class LabelHead(torch.nn.Module):
                     "this model has no labels of its own yet: pass labels, or finetune it first",
                     field="input.labels",
                 )
-            logits = self.linear(vectors)
-            scores = logits.sigmoid() if self.multi_label or multi_label else logits.softmax(-1)
-            return [top_k(dict(zip(self.labels, row.tolist())), k) for row in scores]
+            multi_label = self.multi_label or multi_label
+            return learned_label_answers(self.linear(vectors), self.labels, multi_label=multi_label, top_k=k)
         if label_vectors is None:
             raise InputError(
                 "this model cannot score labels it was not finetuned on: leave labels out "
@@ -67,8 +60,8 @@ class LabelHead(torch.nn.Module):
         answers = []
         for vector, item_labels in zip(vectors, labels):
             similarity = torch.nn.functional.cosine_similarity(vector[None], label_vectors(item_labels)) * 10
-            scores = similarity.sigmoid() if multi_label else similarity.softmax(-1)
-            answers.append(top_k(dict(zip(item_labels, scores.tolist())), k))
+            scores = probabilities(similarity, multi_label)
+            answers.append(ranked(dict(zip(item_labels, scores.tolist())), k))
         return answers
 
     def config(self) -> dict[str, Any]:

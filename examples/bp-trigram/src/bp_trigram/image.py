@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from bp_trigram.heads import LabelHead
-from bpcore import InputError
-from bpcore.models import BaseModel
+from bpcore.plugins import BaseModel, InputError
 
 TASKS = ["image-vectorisation", "image-classification"]
 #: The largest side images are resized to (pixels).

@@ -1,6 +1,6 @@
 """The bpcore hooks of bp-trigram: plain metadata, so listing models imports no torch."""
 
-from bpcore import hookimpl
+from bpcore.plugins import hookimpl
 
 
 @hookimpl
@@ -22,9 +22,3 @@ def register_models(register):
         description="A two-layer convolutional net on 32x32 images.",
         details={"vector_size": 32, "image_size": 32},
     )
-
-
-@hookimpl
-def register_model_classes(register):
-    register("TrigramTextModel", "bp_trigram.text:TrigramTextModel")
-    register("TinyConvModel", "bp_trigram.image:TinyConvModel")

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from bp_trigram.heads import LabelHead
-from bpcore.models import BaseModel
+from bpcore.plugins import BaseModel
 
 TASKS = ["text-vectorisation", "text-classification"]
 

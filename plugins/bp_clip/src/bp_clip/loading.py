@@ -22,8 +22,7 @@ import open_clip
 import torch
 from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import PATH_KEY, SavedFolder, check_numbers, check_weights
+from bpcore.plugins import PATH_KEY, ModelLoadError, SavedFolder, check_numbers, check_weights
 
 #: The spec's model names (the original OpenAI package's) for open_clip's architecture names.
 ARCHITECTURE_ALIASES = {"ViT-B/32": "ViT-B-32", "ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}

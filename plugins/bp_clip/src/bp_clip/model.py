@@ -22,17 +22,23 @@ from bp_clip.loading import (
     load_open_clip,
 )
 from bp_clip.zero_shot import DEFAULT_LABEL_TEMPLATE, LabelCache, label_embeddings
-from bpcore.devices import resolve_device
-from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
-from bpcore.models.base import BaseModel
-from bpcore.saved_folder import SavedFolder, check_weights
-from bpcore.tasknames import (
+from bpcore.plugins import (
     IMAGE_CLASSIFICATION,
     IMAGE_TEXT_VECTORISATION,
     IMAGE_VECTORISATION,
     TEXT_VECTORISATION,
+    BaseModel,
+    InputError,
+    InputTypeError,
+    ModelLoadError,
+    SavedFolder,
+    TaskNotSupportedError,
+    adamw,
+    check_weights,
+    learned_label_answers,
+    ranked,
+    resolve_device,
 )
-from bpcore.tasks.base import adamw
 
 if TYPE_CHECKING:
     from bp_clip.loading import OpenClipModel
@@ -120,15 +126,6 @@ class CLIP(BaseModel):
         self._training_head = False
         self.eval()  # ready for inference; finetuning switches to training mode itself
 
-    @staticmethod
-    def list_models() -> list[dict[str, Any]]:
-        """The registered models that bp-clip builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
-        from bpcore.registry import get_registry
-
-        return [
-            spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_clip.")
-        ]
-
     @property
     def vector_size(self) -> int:
         return int(self.model_config["embed_dim"])
@@ -184,9 +181,9 @@ class CLIP(BaseModel):
                     "no labels given, and this model was not finetuned on any: pass the labels to choose from",
                     field="input.labels",
                 )
-            logits = self.head(features)
-            probabilities = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
-            return [_ranked(self.labels, row, top_k) for row in probabilities.cpu().tolist()]
+            return learned_label_answers(
+                self.head(features), self.labels, multi_label=self.multi_label, top_k=top_k
+            )
         answers: list[dict[str, float]] = [{} for _ in images]
         # The images sharing a label list are scored against its embeddings in one product.
         by_labels: dict[tuple[str, ...], list[int]] = {}
@@ -197,7 +194,7 @@ class CLIP(BaseModel):
             classifier = self.zero_shot_classifier(item_labels)
             probabilities = (scale * features[indices] @ classifier).softmax(dim=-1)
             for index, row in zip(indices, probabilities.cpu().tolist()):
-                answers[index] = _ranked(item_labels, row, top_k)
+                answers[index] = ranked(dict(zip(item_labels, row)), top_k)
         return answers
 
     def zero_shot_classifier(self, labels: Sequence[str]) -> torch.Tensor:
@@ -394,11 +391,6 @@ class CLIP(BaseModel):
 def combine(images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
     """One normalised vector per image-text pair: the normalised sum of both normalised vectors."""
     return F.normalize(images + texts, dim=-1)
-
-
-def _ranked(labels: Sequence[str], probabilities: Sequence[float], top_k: int) -> dict[str, float]:
-    pairs = sorted(zip(labels, probabilities), key=lambda pair: pair[1], reverse=True)
-    return dict(pairs[:top_k] if top_k else pairs)
 
 
 def _check_task(task: str) -> None:

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bpcore.plugins import hookimpl
-
-if TYPE_CHECKING:
-    from bpcore.registry import RegisterClass, RegisterModel
+from bpcore.plugins import RegisterModel, hookimpl
 
 IMAGE_CLASSIFICATION = "image-classification"
 IMAGE_VECTORISATION = "image-vectorisation"
@@ -58,8 +53,3 @@ def register_models(register: RegisterModel) -> None:
                 "credits": CREDITS,
             },
         )
-
-
-@hookimpl
-def register_model_classes(register: RegisterClass) -> None:
-    register("CLIP", FACTORY)

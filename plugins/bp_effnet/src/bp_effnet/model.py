@@ -14,11 +14,19 @@ from bp_effnet.catalogue import TIMM_NAMES
 from bp_effnet.catalogue import details as catalogue_details
 from bp_effnet.imagenet import imagenet_labels
 from bp_effnet.weights import is_timm_classifier, load_into, read_state_dict
-from bpcore.devices import resolve_device
-from bpcore.errors import InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
-from bpcore.models.base import PathModel
-from bpcore.saved_folder import SavedFolder, check_int
-from bpcore.tasknames import IMAGE_CLASSIFICATION
+from bpcore.plugins import (
+    IMAGE_CLASSIFICATION,
+    InputError,
+    InputTypeError,
+    ModelLoadError,
+    PathModel,
+    SavedFolder,
+    TaskNotSupportedError,
+    check_int,
+    learned_label_answers,
+    probabilities,
+    resolve_device,
+)
 
 if TYPE_CHECKING:
     from bp_effnet.weights import TimmClassifier
@@ -128,15 +136,6 @@ class EfficientNet(PathModel):
         self._transforms: dict[bool, Callable[[Image], torch.Tensor]] = {}
         self.eval()
 
-    @staticmethod
-    def list_models() -> list[dict[str, Any]]:
-        """The registered models bp-effnet builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
-        from bpcore.registry import get_registry
-
-        return [
-            spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_effnet.")
-        ]
-
     @property
     def class_names(self) -> list[str]:
         """The labels of the classifier's outputs, in order."""
@@ -201,23 +200,21 @@ class EfficientNet(PathModel):
 
     def classify(self, images: Sequence[Image], top_k: int = 0) -> list[dict[str, float]]:
         """``{label: probability}`` per image, most probable first, the ``top_k`` best (0: all)."""
-        probabilities = self.probabilities(images)
-        names = self.class_names
-        k = min(top_k or len(names), len(names))
-        values, indices = probabilities.topk(k, dim=-1)
-        return [
-            {names[index]: value for index, value in zip(row_indices, row_values)}
-            for row_indices, row_values in zip(indices.tolist(), values.tolist())
-        ]
+        return learned_label_answers(
+            self.logits(images), self.class_names, multi_label=self.multi_label, top_k=top_k
+        )
 
     def probabilities(self, images: Sequence[Image]) -> torch.Tensor:
         """``[len(images), classes]`` probabilities: softmax, or a sigmoid per label if finetuned multi-label."""
+        return probabilities(self.logits(images), self.multi_label)
+
+    def logits(self, images: Sequence[Image]) -> torch.Tensor:
+        """``[len(images), classes]`` logits, computed in batches of ``inference_batch_size``."""
         rows = []
         with torch.inference_mode():
             for start in range(0, len(images), self.inference_batch_size):
                 batch = self.preprocess(images[start : start + self.inference_batch_size])
-                logits = self.model(batch.to(self.device)).float()
-                rows.append(logits.sigmoid() if self.multi_label else logits.softmax(dim=-1))
+                rows.append(self.model(batch.to(self.device)).float())
         if not rows:
             return torch.empty(0, self.model.num_classes)
         return torch.cat(rows).cpu()

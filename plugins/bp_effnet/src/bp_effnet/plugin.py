@@ -7,13 +7,8 @@ when the model is loaded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bp_effnet.catalogue import TIMM_NAMES, description, details
-from bpcore.plugins import hookimpl
-
-if TYPE_CHECKING:
-    from bpcore.registry import RegisterClass, RegisterModel
+from bpcore.plugins import RegisterModel, hookimpl
 
 TASK = "image-classification"
 
@@ -32,8 +27,3 @@ def register_models(register: RegisterModel) -> None:
             init_kwargs={"model_path": name},
             details=details(name),
         )
-
-
-@hookimpl
-def register_model_classes(register: RegisterClass) -> None:
-    register("EfficientNet", "bp_effnet.model:EfficientNet")

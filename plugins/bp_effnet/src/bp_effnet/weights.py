@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 import torch
 
-from bpcore.errors import ModelLoadError
+from bpcore.plugins import ModelLoadError
 
 if TYPE_CHECKING:
 

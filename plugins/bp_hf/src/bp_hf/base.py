@@ -28,10 +28,7 @@ from bp_hf.loading import (
     save_pretrained,
     strict_weights,
 )
-from bpcore.devices import resolve_device
-from bpcore.errors import InputError, TaskNotSupportedError
-from bpcore.models.base import PathModel
-from bpcore.saved_folder import SavedFolder
+from bpcore.plugins import InputError, PathModel, SavedFolder, TaskNotSupportedError, resolve_device
 
 #: Tokenizers without a real limit report a huge sentinel as their ``model_max_length``.
 UNLIMITED = 1_000_000
@@ -103,19 +100,6 @@ class HFModel(PathModel):
         )
         # The whole module, not only the transformers model: tasks restore the mode they found.
         self.eval()
-
-    @classmethod
-    def list_models(cls) -> list[dict[str, Any]]:
-        """The registered models this class builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
-        from bpcore.registry import get_registry, import_object
-
-        rows = []
-        for spec in get_registry().list_models():
-            if spec.factory.startswith("bp_hf."):
-                factory = import_object(spec.factory)
-                if isinstance(factory, type) and issubclass(factory, cls):
-                    rows.append(spec.as_dict())
-        return rows
 
     # -- tokenising: the one place texts become tensors -------------------------------------
     @property

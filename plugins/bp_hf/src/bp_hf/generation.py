@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
 from bp_hf.base import HFTextGenerationModel, check_positive_length, collate_texts
-from bpcore.tasknames import TEXT_GENERATION
+from bpcore.plugins import TEXT_GENERATION
 
 #: Ignored by the transformers losses: padding, and for causal models the prompt.
 IGNORE_INDEX = -100

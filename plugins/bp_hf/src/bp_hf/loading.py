@@ -25,8 +25,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import SavedFolder, check_numbers, check_paths, check_weights
+from bpcore.plugins import ModelLoadError, SavedFolder, check_numbers, check_paths, check_weights
 
 #: The subfolder of a saved bpcore model that holds the transformers model and its tokenizer.
 SAVED_FOLDER = "transformers"

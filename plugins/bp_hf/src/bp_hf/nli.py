@@ -10,8 +10,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
 from bp_hf.base import HFModel
-from bpcore.errors import InputError, ModelLoadError
-from bpcore.tasknames import TEXT_CLASSIFICATION
+from bpcore.plugins import TEXT_CLASSIFICATION, InputError, ModelLoadError, ranked
 
 #: The hypothesis each label becomes, as in transformers' zero-shot-classification pipeline.
 HYPOTHESIS_TEMPLATE = "This example is {}."
@@ -31,12 +30,6 @@ def head_size(model: PreTrainedModel) -> int:
     if size is None:  # transformers gives every classification head an id2label; a bad folder may not
         raise ModelLoadError(f"{type(model).__name__} has no classification head: its config has no id2label")
     return size
-
-
-def ranked(probabilities: Mapping[str, float], top_k: int) -> dict[str, float]:
-    """Labels by probability, highest first, the first ``top_k`` (0: all)."""
-    order = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
-    return dict(order[:top_k] if top_k else order)
 
 
 class HFNLIModel(HFModel):

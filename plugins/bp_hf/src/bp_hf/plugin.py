@@ -5,12 +5,7 @@ A model's factory (``"module:attr"``) is imported only when the model is loaded.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bpcore.plugins import hookimpl
-
-if TYPE_CHECKING:
-    from bpcore.registry import RegisterClass, RegisterModel
+from bpcore.plugins import RegisterClass, RegisterModel, hookimpl
 
 QA = "qa"
 EMOTION = "emotion"
@@ -25,15 +20,10 @@ OPENAI_GPT2 = {"name": "OpenAI GPT-2", "url": "https://openai.com/blog/better-la
 XNLI_LANGUAGES = "eng deu fra spa ell bul rus tur ara vie tha zho hin swa urd".split()
 GPT2_NOTE = "Trained on unfiltered text from the internet: be wary of biases and 'facts' that sound true."
 
-#: Each class this plugin exports; saved models of these classes load through bpcore.load.
-MODEL_CLASSES = {
+#: The base classes this plugin exports besides its factories (which are exported as they are).
+BASE_CLASSES = {
     "HFModel": "bp_hf.base:HFModel",
     "HFTextGenerationModel": "bp_hf.base:HFTextGenerationModel",
-    "HFSeq2SeqTGModel": "bp_hf.generation:HFSeq2SeqTGModel",
-    "HFCausalLMTGModel": "bp_hf.generation:HFCausalLMTGModel",
-    "HFNLIModel": "bp_hf.nli:HFNLIModel",
-    "HFSeqTCModel": "bp_hf.sequence_classification:HFSeqTCModel",
-    "T5QASummaryEmotion": "bp_hf.t5_multitask:T5QASummaryEmotion",
 }
 
 
@@ -216,6 +206,6 @@ def register_models(register: RegisterModel) -> None:
 
 @hookimpl
 def register_model_classes(register: RegisterClass) -> None:
-    """Export bp-hf's model classes as ``bpcore.models.<name>``."""
-    for name, target in MODEL_CLASSES.items():
+    """Export bp-hf's base classes as ``bpcore.models.<name>`` (the factories are exported already)."""
+    for name, target in BASE_CLASSES.items():
         register(name, target)

@@ -12,9 +12,8 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from bp_hf.base import HFModel, check_positive_length, collate_texts
-from bp_hf.nli import head_size, ranked
-from bpcore.errors import InputError
-from bpcore.tasknames import TEXT_CLASSIFICATION
+from bp_hf.nli import head_size
+from bpcore.plugins import TEXT_CLASSIFICATION, InputError, learned_label_answers
 
 #: The names transformers gives classes nobody named: such a head has learned no labels.
 PLACEHOLDER_LABEL = re.compile(r"LABEL_\d+")
@@ -93,24 +92,14 @@ class HFSeqTCModel(HFModel):
                 "(zero-shot labels need an NLI model such as HFNLIModel)",
                 field="input.labels",
             )
-        texts = task_input["text"]
-        wanted = task_input.get("labels") or [learned] * len(texts)
-        for index, text_labels in enumerate(wanted):
-            unknown = [label for label in text_labels if label not in learned]
-            if unknown:
-                raise InputError(
-                    f"{unknown} are not among the labels this model learned: {learned}",
-                    field=f"input.labels[{index}]",
-                )
         multi_label = self.is_multi_label or bool(task_input.get("multi_label", False))
-        logits = self.logits(texts)
-        top_k = int(task_input.get("top_k") or 0)
-        results = []
-        for row, text_labels in zip(logits, wanted):
-            kept = row[[learned.index(label) for label in text_labels]]
-            probabilities = kept.sigmoid() if multi_label else kept.softmax(dim=0)
-            results.append(ranked(dict(zip(text_labels, probabilities.tolist())), top_k))
-        return results
+        return learned_label_answers(
+            self.logits(task_input["text"]),
+            learned,
+            multi_label=multi_label,
+            wanted=task_input.get("labels"),
+            top_k=int(task_input.get("top_k") or 0),
+        )
 
     def logits(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
         """``[texts, labels]`` logits, computed in length-sorted batches."""

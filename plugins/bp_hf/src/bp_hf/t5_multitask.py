@@ -9,8 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from bp_hf.generation import HFSeq2SeqTGModel
-from bpcore.errors import InputError
-from bpcore.tasknames import EMOTION, QA, SUMMARISATION, TEXT_GENERATION
+from bpcore.plugins import EMOTION, QA, SUMMARISATION, TEXT_GENERATION, InputError
 
 QAPairs = Sequence[Sequence[str]]
 

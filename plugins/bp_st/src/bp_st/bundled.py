@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from bp_st.model import STModel
+# This module is the factory of a registered model, imported only when that model loads.
+from bp_st.model import STModel
 
 
 def all_minilm_path() -> Path:
@@ -19,6 +19,4 @@ def all_minilm_path() -> Path:
 
 def load_all_minilm(**kwargs: Any) -> STModel:
     """Build an :class:`~bp_st.model.STModel` on the bundled all-MiniLM-L6-v2 (``kwargs`` as for STModel)."""
-    from bp_st.model import STModel
-
     return STModel(str(all_minilm_path()), **kwargs)

@@ -12,11 +12,15 @@ from huggingface_hub.errors import HFValidationError
 from sentence_transformers import SentenceTransformer
 
 from bp_st.saved import check_saved_folder, check_tokenizer_fits
-from bpcore.devices import resolve_device
-from bpcore.errors import InputError, ModelLoadError, TaskNotSupportedError
-from bpcore.models.base import PathModel
-from bpcore.saved_folder import SavedFolder
-from bpcore.tasknames import TEXT_VECTORISATION
+from bpcore.plugins import (
+    TEXT_VECTORISATION,
+    InputError,
+    ModelLoadError,
+    PathModel,
+    SavedFolder,
+    TaskNotSupportedError,
+    resolve_device,
+)
 
 #: The subfolder of a saved bpcore model that holds the Sentence Transformers model.
 SAVED_FOLDER = "sentence-transformer"
@@ -81,13 +85,6 @@ class STModel(PathModel):
         )
         self.max_length = max_length
         self.model.max_seq_length = max_length
-
-    @staticmethod
-    def list_models() -> list[dict[str, Any]]:
-        """The registered models that bp-st builds (as :meth:`bpcore.models.AutoModel.list_models` rows)."""
-        from bpcore.registry import get_registry
-
-        return [spec.as_dict() for spec in get_registry().list_models() if spec.factory.startswith("bp_st.")]
 
     # -- inference ------------------------------------------------------------------------
     def __call__(

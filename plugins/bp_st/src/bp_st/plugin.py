@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bpcore.plugins import hookimpl
-
-if TYPE_CHECKING:
-    from bpcore.registry import RegisterClass, RegisterModel
+from bpcore.plugins import RegisterModel, hookimpl
 
 TASK = "text-vectorisation"
 # ISO 639-3 codes of the languages distiluse-base-multilingual-cased-v2 was trained on (its model card).
@@ -86,8 +81,3 @@ def register_models(register: RegisterModel) -> None:
             ],
         },
     )
-
-
-@hookimpl
-def register_model_classes(register: RegisterClass) -> None:
-    register("STModel", "bp_st.model:STModel")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bpcore.errors import ModelLoadError
-from bpcore.saved_folder import (
+from bpcore.plugins import (
+    ModelLoadError,
     SavedFolder,
     check_numbers,
     check_paths,

@@ -1,155 +1,29 @@
-"""The model registry: what plugins declare, resolved by name, alias or task.
+"""The model registry: what the loaded plugins declare, resolved by name, alias or task.
 
-Listing models imports neither torch nor any model library: a :class:`ModelSpec` is plain
-metadata, and its ``factory`` (``"module:attr"``) is imported only when the model is loaded.
+Listing models imports neither torch nor any model library (see :mod:`bpcore.plugins.specs`).
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-import importlib
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import attrs
 
-from bpcore import plugins
 from bpcore.errors import (
-    BpcoreError,
     InputError,
-    ModelLoadError,
     ModelNotFoundError,
     PluginNotInstalledError,
     TaskNotSupportedError,
 )
-from bpcore.naming import NAME_PATTERN
+from bpcore.plugins import manager
+from bpcore.plugins.specs import ModelSpec
 from bpcore.tasknames import INSTALL_HINTS, TASKS
-
-
-def _tuple_of_str(value: Iterable[str] | str) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _check_tasks(instance: Any, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
-    unknown = [task for task in value if task not in TASKS]
-    if unknown:
-        raise InputError(f"unknown task(s) {unknown}; tasks are {list(TASKS)}", field=attribute.name)
-
-
-def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or not NAME_PATTERN.match(value):
-        raise InputError(f"{value!r} is not a valid model name", field=attribute.name)
-
-
-def _check_factory(instance: Any, attribute: attrs.Attribute, value: str) -> None:
-    if not isinstance(value, str) or value.count(":") != 1 or not all(value.split(":")):
-        raise InputError(f"{value!r} must look like 'package.module:attribute'", field=attribute.name)
-
-
-def _aliases(value: Mapping[str, Iterable[str] | str] | Iterable[str]) -> dict[str, tuple[str, ...]]:
-    if isinstance(value, Mapping):
-        return {alias: _tuple_of_str(tasks) for alias, tasks in value.items()}
-    return {alias: () for alias in value}
-
-
-@attrs.frozen
-class ModelSpec:
-    """A model a plugin offers.
-
-    ``factory`` is called as ``factory(**init_kwargs, name=..., description=..., tasks=...,
-    details=..., device=...)`` and returns the model. ``aliases`` maps an alias to the tasks it
-    stands for (an empty tuple: every task of the model), e.g. ``{"english-base": ["text-vectorisation"]}``.
-    """
-
-    name: str = attrs.field(validator=_check_name)
-    factory: str = attrs.field(validator=_check_factory)
-    tasks: tuple[str, ...] = attrs.field(converter=_tuple_of_str, validator=_check_tasks)
-    description: str = ""
-    aliases: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_aliases)
-    finetunable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, validator=_check_tasks)
-    default_for: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, validator=_check_tasks)
-    init_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    details: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-    plugin: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        for field in ("finetunable", "default_for"):
-            extra = set(getattr(self, field)) - set(self.tasks)
-            if extra:
-                raise InputError(
-                    f"{sorted(extra)} are not among the model's tasks {list(self.tasks)}", field=field
-                )
-        for alias, tasks in self.aliases.items():
-            if not NAME_PATTERN.match(alias):
-                raise InputError(f"{alias!r} is not a valid alias", field="aliases")
-            if set(tasks) - set(self.tasks):
-                raise InputError(f"alias {alias!r} names tasks the model lacks", field="aliases")
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready description, as ``list_models`` returns it."""
-        return {
-            "name": self.name,
-            "qualified_name": f"{self.plugin or '?'}/{self.name}",
-            "description": self.description,
-            "tasks": list(self.tasks),
-            "finetunable": list(self.finetunable),
-            "default_for": list(self.default_for),
-            "aliases": sorted(self.aliases),
-            "details": dict(self.details),
-            "plugin": self.plugin,
-        }
-
-    def load(self, device: str | None = None) -> Any:
-        """Import the factory and build the model.
-
-        Whatever goes wrong in the plugin's code (an import error, a syntax error, arguments the
-        factory does not take, an exception while building) becomes a :class:`ModelLoadError`
-        naming the model, its plugin and the cause; bpcore errors the factory raises itself
-        (which already say what to do) pass through.
-        """
-        where = f"model {self.name!r} of plugin {self.plugin!r}" if self.plugin else f"model {self.name!r}"
-        try:
-            factory = import_object(self.factory)
-        except Exception as error:
-            raise ModelLoadError(
-                f"{where} needs {self.factory}, which cannot be imported ({type(error).__name__}: {error}); "
-                "reinstall or fix the plugin"
-            ) from error
-        try:
-            return factory(
-                **self.init_kwargs,
-                name=self.name,
-                description=self.description,
-                tasks=list(self.tasks),
-                details=dict(self.details),
-                device=device,
-            )
-        except BpcoreError:
-            raise
-        except Exception as error:
-            raise ModelLoadError(
-                f"{where} could not be built by {self.factory} ({type(error).__name__}: {error})"
-            ) from error
-
-
-def import_object(path: str) -> Any:
-    """Import ``"package.module:attr.sub"`` and return the attribute."""
-    module_name, _, attr_path = path.partition(":")
-    target: Any = importlib.import_module(module_name)
-    for part in attr_path.split("."):
-        target = getattr(target, part)
-    return target
-
-
-class RegisterModel(Protocol):
-    def __call__(self, spec: ModelSpec | None = None, /, **fields: Any) -> None: ...
-
-
-class RegisterClass(Protocol):
-    def __call__(self, name: str, target: str, /) -> None: ...
 
 
 @attrs.frozen
@@ -199,7 +73,7 @@ class Registry:
             return
         if qualified in current.owners:
             return
-        if tier == plugins.TIER_INSTALLED and current.tier == tier:
+        if tier == manager.TIER_INSTALLED and current.tier == tier:
             table[key] = _Claim((*current.owners, qualified), tier)
             self.problems.append(
                 RegistryProblem(
@@ -217,7 +91,7 @@ class Registry:
             )
         )
 
-    def add(self, spec: ModelSpec, tier: int = plugins.TIER_RUN_TIME) -> None:
+    def add(self, spec: ModelSpec, tier: int = manager.TIER_RUN_TIME) -> None:
         plugin = spec.plugin or "?"
         qualified = f"{plugin}/{spec.name}"
         if qualified in self.specs:
@@ -377,8 +251,8 @@ def qualified_name(spec: ModelSpec) -> str:
 
 
 def _tier_of_spec(spec: ModelSpec) -> int:
-    info = plugins.plugin_info(spec.plugin or "")
-    return info.tier if info is not None else plugins.TIER_RUN_TIME
+    info = manager.plugin_info(spec.plugin or "")
+    return info.tier if info is not None else manager.TIER_RUN_TIME
 
 
 def user_defaults() -> dict[str, str]:
@@ -398,7 +272,7 @@ def user_defaults() -> dict[str, str]:
 
 
 def failed_plugins_note() -> str:
-    failed = plugins.failed_plugins()
+    failed = manager.failed_plugins()
     if not failed:
         return ""
     listed = "; ".join(f"{info.name} ({info.error})" for info in failed)
@@ -435,8 +309,8 @@ def check_task(task: str) -> str:
 def _call_hook(
     hook_name: str, registry: Registry, make_register: Callable[[str], Callable[..., None]]
 ) -> None:
-    manager = plugins.get_plugin_manager()
-    impls = getattr(manager.hook, hook_name).get_hookimpls()
+    plugin_manager = manager.get_plugin_manager()
+    impls = getattr(plugin_manager.hook, hook_name).get_hookimpls()
     # pluggy keeps registration order; clashes are decided by tier first.
     ranked = sorted(enumerate(impls), key=lambda item: (_tier_of_plugin(item[1].plugin_name), item[0]))
     for _, impl in ranked:
@@ -445,13 +319,13 @@ def _call_hook(
         # One plugin's bug must not hide the others' models, not even a sys.exit() in a hook.
         except (Exception, SystemExit) as error:
             registry.problems.append(
-                RegistryProblem(impl.plugin_name, f"{hook_name} failed: {plugins._describe(error)}")
+                RegistryProblem(impl.plugin_name, f"{hook_name} failed: {manager._describe(error)}")
             )
 
 
 def _tier_of_plugin(name: str) -> int:
-    info = plugins.plugin_info(name)
-    return info.tier if info is not None else plugins.TIER_RUN_TIME
+    info = manager.plugin_info(name)
+    return info.tier if info is not None else manager.TIER_RUN_TIME
 
 
 def _build_registry() -> Registry:
@@ -482,7 +356,26 @@ def _build_registry() -> Registry:
 
     _call_hook("register_models", registry, model_register)
     _call_hook("register_model_classes", registry, class_register)
+    registry.classes.update(
+        {
+            name: target
+            for name, target in _factory_classes(registry.specs.values())
+            if name not in registry.classes
+        }
+    )
     return registry
+
+
+def _factory_classes(specs: Iterable[ModelSpec]) -> Iterator[tuple[str, str]]:
+    """``(Class, "module:Class")`` for every factory that names a class: each is exported too.
+
+    A plugin declares its model class once, as a factory; ``register_model_classes`` is only for
+    classes no model names (a family's base class). A factory function is not exported.
+    """
+    for spec in specs:
+        attribute = spec.factory.rpartition(":")[2].rpartition(".")[2]
+        if attribute.isidentifier() and attribute[:1].isupper():
+            yield attribute, spec.factory
 
 
 _lock = threading.Lock()
@@ -493,7 +386,28 @@ def get_registry() -> Registry:
     """The registry for the plugins loaded now (rebuilt when a plugin is added or removed)."""
     global _cached
     with _lock:
-        current = plugins.generation()
+        current = manager.generation()
         if _cached is None or _cached[0] != current:
             _cached = (current, _build_registry())
         return _cached[1]
+
+
+def register_plugin(plugin: Any, name: str | None = None) -> str:
+    """Register a plugin object (a module or class with ``@hookimpl`` functions) at run time.
+
+    A name of the new plugin's that means another plugin's model is warned about at once.
+
+    Example::
+
+        class MyPlugin:
+            @bpcore.hookimpl
+            def register_models(self, register):
+                register(name="my-model", factory="my_pkg:MyModel", tasks=["emotion"])
+
+        bpcore.register_plugin(MyPlugin())
+    """
+    registered = manager.add_plugin(plugin, name=name)
+    for problem in get_registry().clashes():
+        if problem.plugin == registered:
+            warnings.warn(f"plugin {registered!r}: {problem.message}", UserWarning, stacklevel=2)
+    return registered

@@ -7,14 +7,13 @@ misspelled or unmarked hook is reported by ``bpcore plugins``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import pluggy
 
-if TYPE_CHECKING:
-    from bpcore.registry import RegisterClass, RegisterModel
+from bpcore.plugins.specs import RegisterClass, RegisterModel
 
 hookspec = pluggy.HookspecMarker("bpcore")
+#: Marks a plugin's hook implementations (also ``bpcore.hookimpl``).
+hookimpl = pluggy.HookimplMarker("bpcore")
 
 
 @hookspec

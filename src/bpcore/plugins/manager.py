@@ -5,7 +5,7 @@ reported by ``bpcore plugins`` instead of breaking every other plugin.
 Set ``BPCORE_LOAD_PLUGINS`` to a comma-separated list of entry-point names to load only those
 (an empty value loads none).
 
-Plugins rank in three tiers, which decide name clashes (see :mod:`bpcore.registry`): the
+Plugins rank in three tiers, which decide name clashes (see :mod:`bpcore.plugins.registry`): the
 distributions of the bpcore repository (:data:`FIRST_PARTY`), then other installed plugins,
 then plugins registered at run time with :func:`register_plugin`.
 """
@@ -21,11 +21,9 @@ import attrs
 import importlib_metadata
 import pluggy
 
-from bpcore import hookspecs
+from bpcore.plugins import hookspecs
 
 ENTRY_POINT_GROUP = "bpcore"
-
-hookimpl = pluggy.HookimplMarker("bpcore")
 
 #: The distributions of this repository: their names, aliases and defaults win clashes.
 FIRST_PARTY = frozenset({"bp-st", "bp-hf", "bp-clip", "bp-effnet"})
@@ -152,8 +150,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
         return _manager
 
 
-def register_plugin(plugin: Any, name: str | None = None) -> str:
-    """Register a plugin object (a module or class with ``@hookimpl`` functions) at run time.
+def add_plugin(plugin: Any, name: str | None = None) -> str:
+    """Register a plugin object at run time (:func:`bpcore.register_plugin` adds the clash warning).
 
     Example::
 
@@ -171,19 +169,7 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
         assert registered is not None
         _infos[registered] = PluginInfo(name=registered, problems=hook_problems(plugin))
         _generation += 1
-    _warn_about_clashes(registered)
     return registered
-
-
-def _warn_about_clashes(name: str) -> None:
-    """A plugin registered at run time hears at once when one of its names means another model."""
-    import warnings
-
-    from bpcore.registry import get_registry
-
-    for problem in get_registry().clashes():
-        if problem.plugin == name:
-            warnings.warn(f"plugin {name!r}: {problem.message}", UserWarning, stacklevel=3)
 
 
 def unregister_plugin(plugin_or_name: Any) -> None:

@@ -1,0 +1,120 @@
+"""Everything a plugin imports from bpcore: write a model family with these names and nothing else.
+
+A plugin declares its models in a hook (cheap: plain metadata, no torch) and builds them in a
+model class (a :class:`BaseModel` or :class:`PathModel`); the core does the rest: it names the
+model, puts it in eval mode, keeps concurrent calls safe, checks saved folders and finetunes.
+
+Example (the plugin's entry-point module)::
+
+    from bpcore.plugins import RegisterModel, hookimpl
+
+    @hookimpl
+    def register_models(register: RegisterModel) -> None:
+        register(name="my-model", factory="my_pkg.model:MyModel", tasks=["emotion"])
+
+Importing this module imports no torch: ``BaseModel``, ``PathModel`` and ``adamw`` load it on
+first access. Inside bpcore this package also holds the plugin machinery: :mod:`.hookspecs`,
+:mod:`.specs`, :mod:`.manager` (finding plugins) and :mod:`.registry` (resolving names).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bpcore.devices import resolve_device
+from bpcore.errors import (
+    BpcoreError,
+    InputError,
+    InputTypeError,
+    ModelLoadError,
+    ModelProtocolError,
+    TaskNotSupportedError,
+)
+from bpcore.plugins.hookspecs import hookimpl
+from bpcore.plugins.specs import ModelSpec, RegisterClass, RegisterModel
+from bpcore.saved_folder import (
+    PATH_KEY,
+    SavedFolder,
+    check_int,
+    check_numbers,
+    check_paths,
+    check_weights,
+    safetensors_header,
+)
+from bpcore.tasknames import (
+    EMOTION,
+    IMAGE_CLASSIFICATION,
+    IMAGE_TEXT_VECTORISATION,
+    IMAGE_VECTORISATION,
+    QA,
+    SUMMARISATION,
+    TASKS,
+    TEXT_CLASSIFICATION,
+    TEXT_GENERATION,
+    TEXT_VECTORISATION,
+)
+
+if TYPE_CHECKING:
+    from bpcore.label_scores import learned_label_answers, probabilities, ranked
+    from bpcore.models.base import BaseModel, PathModel
+    from bpcore.tasks.base import adamw
+
+__all__ = [
+    "EMOTION",
+    "IMAGE_CLASSIFICATION",
+    "IMAGE_TEXT_VECTORISATION",
+    "IMAGE_VECTORISATION",
+    "PATH_KEY",
+    "QA",
+    "SUMMARISATION",
+    "TASKS",
+    "TEXT_CLASSIFICATION",
+    "TEXT_GENERATION",
+    "TEXT_VECTORISATION",
+    "BaseModel",
+    "BpcoreError",
+    "InputError",
+    "InputTypeError",
+    "ModelLoadError",
+    "ModelProtocolError",
+    "ModelSpec",
+    "PathModel",
+    "RegisterClass",
+    "RegisterModel",
+    "SavedFolder",
+    "TaskNotSupportedError",
+    "adamw",
+    "check_int",
+    "check_numbers",
+    "check_paths",
+    "check_weights",
+    "hookimpl",
+    "learned_label_answers",
+    "probabilities",
+    "ranked",
+    "resolve_device",
+    "safetensors_header",
+]
+
+# The names that need torch, and the module each comes from.
+_LAZY = {
+    "BaseModel": "bpcore.models.base",
+    "PathModel": "bpcore.models.base",
+    "adamw": "bpcore.tasks.base",
+    "learned_label_answers": "bpcore.label_scores",
+    "probabilities": "bpcore.label_scores",
+    "ranked": "bpcore.label_scores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bpcore.plugins' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
