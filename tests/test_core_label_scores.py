@@ -16,7 +16,10 @@ LOGITS = torch.tensor([[2.0, 0.5, -1.0], [-1.0, 0.0, 3.0]])
 
 def test_single_label_answers_are_a_sorted_softmax():
     answers = learned_label_answers(LOGITS, LABELS)
-    assert [list(answer) for answer in answers] == [["sport", "politics", "food"], ["food", "politics", "sport"]]
+    assert [list(answer) for answer in answers] == [
+        ["sport", "politics", "food"],
+        ["food", "politics", "sport"],
+    ]
     for answer, row in zip(answers, LOGITS):
         assert math.isclose(sum(answer.values()), 1.0, rel_tol=1e-6)
         assert answer["sport"] == pytest.approx(row.softmax(-1)[0].item())

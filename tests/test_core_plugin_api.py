@@ -101,3 +101,13 @@ def test_a_model_class_lists_the_models_it_builds(only_models):
 
     assert [row["name"] for row in TinyTextModel.list_models()] == ["declared-once"]
     assert bpcore.models.BaseModel.list_models() == []  # no bpcore-package factory
+
+
+def test_lazy_exports_import_a_class_on_first_access_only():
+    getattr_, dir_ = bpcore.plugins.lazy_exports("bpcore.plugins", {"Counter": "collections"})
+    import collections
+
+    assert getattr_("Counter") is collections.Counter
+    assert "Counter" in dir_() and "hookimpl" in dir_()
+    with pytest.raises(AttributeError, match="'bpcore.plugins' has no attribute 'Missing'"):
+        getattr_("Missing")

@@ -8,7 +8,7 @@ import warnings
 import pytest
 import torch
 from core_helpers import same_state, state_of
-from tiny_models import TinyTextModel, trigram_ids
+from tiny_models import TinyTextModel, collate_ids, trigram_ids
 from torch.utils.data import DataLoader
 
 import bpcore
@@ -403,6 +403,42 @@ def test_text_classification_finetuning_learns_the_labels(tiny_plugin, seeded):
     single = tc("the senate votes on the tax law")
     assert max(single, key=single.get) == "politics"
     assert list(tc("the senate votes on the tax law", top_k=1)) == ["politics"]
+
+
+class LogitsTextModel(TinyTextModel):
+    """Returns logits for single-label text classification, as image classifiers do."""
+
+    def process_batch(self, params, task):
+        return {"ids": trigram_ids(params.get("text", params.get("inputs")), params.get("max_length"))}
+
+    def collate_batch(self, items, task):
+        return collate_ids(items)
+
+
+def test_single_label_text_finetuning_takes_the_loss_or_logits_alike(seeded):
+    # Spec 3.5.2: training_step returns the loss; a model may return logits instead, and the
+    # core applies the same cross-entropy: both runs end identical.
+    histories, answers = [], []
+    for model_class in (TinyTextModel, LogitsTextModel):
+        torch.manual_seed(0)
+        tc = bpcore.TextClassification(model_class())
+        histories.append(tc.finetune(CLASSIFICATION, validation_split=0.25, epochs=3, batch_size=4, seed=0))
+        answers.append(tc(CLASSIFICATION["texts"][:3]))
+    assert histories[0].train_loss == pytest.approx(histories[1].train_loss, rel=1e-5)
+    assert histories[1].train_loss[-1] < histories[1].train_loss[0]
+    for own, core in zip(*answers):
+        assert own == pytest.approx(core, rel=1e-5)
+
+
+def test_details_a_new_head_changes_follow_the_model_into_its_saved_folder(seeded, tmp_path):
+    # A registry says 1,000 classes for an ImageNet head; after finetuning on 3 labels it has 3.
+    model = TinyTextModel(details={"num_classes": 1000, "num_parameters": 1, "languages": ["eng"]})
+    tc = bpcore.TextClassification(model)
+    tc.finetune(CLASSIFICATION, validation_split=0.25, epochs=1, batch_size=4, seed=0)
+    expected = {"num_classes": 3, "num_parameters": model.num_parameters(), "languages": ["eng"]}
+    assert model.details == expected
+    folder = tc.save("tiny-text-3", path=tmp_path / "tiny-text-3")
+    assert bpcore.load(folder).details == expected
 
 
 def test_pair_finetuning_moves_similarities_towards_the_targets(tv):

@@ -12,6 +12,8 @@ from bpcore.errors import InputError, InputTypeError, TaskNotSupportedError
 #: How a variant turns a model's ``training_step`` output into a loss.
 LOSS_FROM_MODEL = "model"
 LOSS_CROSS_ENTROPY = "cross_entropy"
+#: The model's own loss (a scalar, as spec 3.5.2 asks), or logits the core applies cross-entropy to.
+LOSS_FROM_MODEL_OR_CROSS_ENTROPY = "model_or_cross_entropy"
 LOSS_BINARY_CROSS_ENTROPY = "binary_cross_entropy"
 LOSS_COSINE = "cosine_similarity"
 LOSS_TRIPLET = "triplet"

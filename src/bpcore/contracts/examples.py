@@ -61,9 +61,11 @@ def text_to_text_examples(data: Any, options: Mapping[str, Any]) -> list[Example
 
 def text_single_label_examples(data: Any, options: Mapping[str, Any]) -> list[Example]:
     index = labels_of(data)
+    # The label index rides along as the target, for a model that returns logits instead of its loss.
     return [
         Example(
-            ({"inputs": text, "labels": label, "class_to_idx": index, "max_length": options["max_length"]},)
+            ({"inputs": text, "labels": label, "class_to_idx": index, "max_length": options["max_length"]},),
+            index[label],
         )
         for text, label in zip(data.texts, data.labels)
     ]

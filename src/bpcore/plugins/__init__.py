@@ -19,6 +19,8 @@ first access. Inside bpcore this package also holds the plugin machinery: :mod:`
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from bpcore.devices import resolve_device
@@ -89,6 +91,7 @@ __all__ = [
     "check_paths",
     "check_weights",
     "hookimpl",
+    "lazy_exports",
     "learned_label_answers",
     "probabilities",
     "ranked",
@@ -107,14 +110,29 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bpcore.plugins' has no attribute {name!r}")
-    import importlib
+def lazy_exports(
+    package: str, exports: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose classes import torch: each loads on first access.
 
-    return getattr(importlib.import_module(module), name)
+    A plugin package is imported whenever models are listed, so it must not import its model
+    modules itself. ``exports`` maps each name to the module that defines it.
+
+    Example (a plugin's ``__init__.py``)::
+
+        __getattr__, __dir__ = lazy_exports(__name__, {"MyModel": "my_pkg.model"})
+    """
+
+    def __getattr__(name: str) -> Any:
+        module = exports.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return getattr(importlib.import_module(module), name)
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(importlib.import_module(package)), *exports})
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -14,6 +14,7 @@ from bpcore.contracts import (
     LOSS_COSINE,
     LOSS_CROSS_ENTROPY,
     LOSS_FROM_MODEL,
+    LOSS_FROM_MODEL_OR_CROSS_ENTROPY,
     LOSS_TRIPLET,
     Optimizer,
     TaskContract,
@@ -316,6 +317,17 @@ class Task:
         prepare = getattr(self.model, "pre_finetuning", None)
         if callable(prepare):
             prepare(**arguments)
+        self._refresh_details()
+
+    def _refresh_details(self) -> None:
+        """Registry details a new head makes untrue follow the model (saved with it): label and parameter counts."""
+        details = getattr(self.model, "details", None)
+        if not isinstance(details, dict):
+            return
+        if self._num_labels and "num_classes" in details:
+            details["num_classes"] = self._num_labels
+        if "num_parameters" in details:
+            details["num_parameters"] = sum(parameter.numel() for parameter in self.model.parameters())
 
     def _pre_finetuning_arguments(self, data: Any, variant: str) -> dict[str, Any]:
         """What the model's ``pre_finetuning`` is told, as the variant's contract says (e.g. the labels)."""
@@ -345,6 +357,7 @@ class Task:
     def _default_step(self, loss: str) -> Callable[[Any, int], torch.Tensor]:
         return {
             LOSS_FROM_MODEL: self.step,
+            LOSS_FROM_MODEL_OR_CROSS_ENTROPY: self.step_loss_or_logits,
             LOSS_CROSS_ENTROPY: self.step_single_label,
             LOSS_BINARY_CROSS_ENTROPY: self.step_multi_label,
             LOSS_COSINE: self.step_cosine,
@@ -364,6 +377,16 @@ class Task:
 
         return F.cross_entropy(self._logits(batch), batch["targets"])
 
+    def step_loss_or_logits(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
+        """The model's own loss (a scalar), or cross-entropy of the logits it returns instead."""
+        import torch
+        import torch.nn.functional as F
+
+        output = self._training_step(batch)
+        if isinstance(output, torch.Tensor) and output.ndim == 0:
+            return output
+        return F.cross_entropy(self._checked_logits(output, batch), batch["targets"])
+
     def step_multi_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
         """Per-label sigmoid cross-entropy against the multi-hot targets."""
         import torch.nn.functional as F
@@ -373,9 +396,11 @@ class Task:
 
     def _logits(self, batch: Mapping[str, Any]) -> torch.Tensor:
         """The model's ``[batch, labels]`` logits, checked before a loss would fail on them obscurely."""
+        return self._checked_logits(self._training_step(batch), batch)
+
+    def _checked_logits(self, logits: Any, batch: Mapping[str, Any]) -> torch.Tensor:
         import torch
 
-        logits = self._training_step(batch)
         rows, labels = len(batch["targets"]), getattr(self, "_num_labels", None)
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else None
         if shape is None or len(shape) != 2 or shape[0] != rows or (labels and shape[1] != labels):

@@ -6,7 +6,9 @@ classes load on first access.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_trigram.image import TinyConvModel
@@ -14,14 +16,6 @@ if TYPE_CHECKING:
 
 __all__ = ["TinyConvModel", "TrigramTextModel"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "TrigramTextModel":
-        from bp_trigram.text import TrigramTextModel
-
-        return TrigramTextModel
-    if name == "TinyConvModel":
-        from bp_trigram.image import TinyConvModel
-
-        return TinyConvModel
-    raise AttributeError(f"module 'bp_trigram' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"TinyConvModel": "bp_trigram.image", "TrigramTextModel": "bp_trigram.text"}
+)

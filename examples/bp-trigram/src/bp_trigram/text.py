@@ -79,25 +79,17 @@ class TrigramTextModel(BaseModel):
 
     def process_batch(self, params: Mapping[str, Any], task: str) -> dict[str, Any]:
         text = params["text"] if task == "text-vectorisation" else params["inputs"]
-        item: dict[str, Any] = {"ids": trigram_ids(text, self.buckets, params.get("max_length"))}
-        if "labels" in params:  # single-label classification: the model computes its own loss
-            item["label"] = params["class_to_idx"][params["labels"]]
-        return item
+        return {"ids": trigram_ids(text, self.buckets, params.get("max_length"))}
 
     def collate_batch(self, items: Sequence[Mapping[str, Any]], task: str) -> dict[str, Any]:
-        batch: dict[str, Any] = {"ids": [item["ids"] for item in items]}
-        if "label" in items[0]:
-            batch["label"] = torch.tensor([item["label"] for item in items])
-        return batch
+        return {"ids": [item["ids"] for item in items]}
 
     def training_step(self, batch: Mapping[str, Any], task: str) -> torch.Tensor:
         vectors = self.vectorise(batch["ids"])
         if task == "text-vectorisation":
             return vectors  # the core applies the cosine-similarity or triplet loss
-        logits = self.head.logits(vectors)
-        if "label" in batch:
-            return torch.nn.functional.cross_entropy(logits, batch["label"].to(self.device))
-        return logits  # multi-label: the core applies a sigmoid per label
+        # The core applies cross-entropy (single-label) or a sigmoid per label (multi-label).
+        return self.head.logits(vectors)
 
     # -- saving: constructor arguments and weights are saved by default; the labels are extra ---
     def extra_config(self) -> dict[str, Any]:

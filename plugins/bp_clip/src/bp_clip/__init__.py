@@ -14,7 +14,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_clip.model import CLIP
@@ -22,10 +24,4 @@ if TYPE_CHECKING:
 __version__ = "0.2.0"
 __all__ = ["CLIP"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "CLIP":
-        from bp_clip.model import CLIP
-
-        return CLIP
-    raise AttributeError(f"module 'bp_clip' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"CLIP": "bp_clip.model"})

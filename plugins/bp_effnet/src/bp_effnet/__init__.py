@@ -15,7 +15,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_effnet.model import EfficientNet
@@ -23,10 +25,4 @@ if TYPE_CHECKING:
 __version__ = "0.2.0"
 __all__ = ["EfficientNet"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "EfficientNet":
-        from bp_effnet.model import EfficientNet
-
-        return EfficientNet
-    raise AttributeError(f"module 'bp_effnet' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"EfficientNet": "bp_effnet.model"})

@@ -18,8 +18,9 @@ Example::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_hf.base import HFModel, HFTextGenerationModel
@@ -50,13 +51,4 @@ __all__ = [
     "T5QASummaryEmotion",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = CLASS_MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bp_hf' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy_exports(__name__, CLASS_MODULES)

@@ -27,8 +27,8 @@ class HFSeqTCModel(HFModel):
     ``pre_finetuning`` builds a fresh classification head for the labels the task passes (the
     encoder's weights are kept); the labels go into the transformers config (``id2label``,
     ``label2id``, ``problem_type``), so they survive :func:`bpcore.save` / :func:`bpcore.load`.
-    Single-label finetuning trains with the model's own cross-entropy; ``multi_label`` returns
-    logits for the task's sigmoid loss. Afterwards ``tc(text)`` gives ``{label: probability}``
+    ``training_step`` returns logits: the task applies cross-entropy, or for ``multi_label`` a
+    sigmoid loss per label. Afterwards ``tc(text)`` gives ``{label: probability}``
     over the learned labels: a softmax (summing to 1), or for a multi-label model an independent
     sigmoid per label. Passing ``labels`` keeps a subset of the learned labels.
 
@@ -134,7 +134,7 @@ class HFSeqTCModel(HFModel):
         self.model.train(self.training)
 
     def process_batch(self, params: Mapping[str, Any], task: str = TEXT_CLASSIFICATION) -> dict[str, Any]:
-        """One text (and for single-label, its label's index); tokenising waits for the batch."""
+        """One text; tokenising waits for the batch (the core holds the labels as targets)."""
         self.check_task(task)
         check_positive_length(params.get("max_length"), "params.max_length")
         index = dict(params["class_to_idx"])
@@ -144,22 +144,15 @@ class HFSeqTCModel(HFModel):
                 f"the labels {sorted(index)} differ from the head's {learned}: call pre_finetuning(labels=...) first",
                 field="params.labels",
             )
-        item: dict[str, Any] = {"text": params["inputs"], "max_length": params.get("max_length")}
-        if "labels" in params:
-            item["label"] = index[params["labels"]]
-        return item
+        return {"text": params["inputs"], "max_length": params.get("max_length")}
 
     def collate_batch(
         self, items: Sequence[Mapping[str, Any]], task: str = TEXT_CLASSIFICATION
     ) -> dict[str, Any]:
-        """Tokenise a batch together, padded to its longest text; single-label batches carry ``labels``."""
+        """Tokenise a batch together, padded to its longest text."""
         texts, max_length = collate_texts(items, "text", "max_length")
-        features = self.tokenize(texts, max_length)
-        if "label" in items[0]:
-            features["labels"] = torch.tensor([item["label"] for item in items], device=self.device)
-        return features
+        return self.tokenize(texts, max_length)
 
     def training_step(self, batch: Mapping[str, Any], task: str = TEXT_CLASSIFICATION) -> torch.Tensor:
-        """Single-label: the model's own loss; multi-label: the ``[batch, labels]`` logits."""
-        outputs = self.model(**batch)
-        return outputs.loss if "labels" in batch else outputs.logits
+        """The ``[batch, labels]`` logits: the core applies cross-entropy, or a sigmoid per label."""
+        return self.model(**batch).logits

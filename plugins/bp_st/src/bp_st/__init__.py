@@ -12,7 +12,9 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_st.model import STModel
@@ -20,10 +22,4 @@ if TYPE_CHECKING:
 __version__ = "0.2.0"
 __all__ = ["STModel"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "STModel":
-        from bp_st.model import STModel
-
-        return STModel
-    raise AttributeError(f"module 'bp_st' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"STModel": "bp_st.model"})
