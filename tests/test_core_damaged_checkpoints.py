@@ -191,3 +191,16 @@ def test_a_run_early_stopping_ended_says_so_when_resumed_with_more_epochs(tmp_pa
     task = pairs()
     resumed = run(task, tmp_path / "short", epochs=4, early_stopping_epochs=1, resume=True, **frozen(task))
     assert len(resumed) == 2 and resumed.stopped_early == whole.stopped_early
+
+
+def test_a_run_with_a_warm_up_of_steps_resumes_to_the_uninterrupted_end(tmp_path: Path):
+    schedule = {"lr_scheduler": "constant", "warmup_ratio": None, "warmup_steps": 6}
+    whole = pairs()
+    expected = run(whole, tmp_path / "whole", **schedule)
+    run(pairs(), tmp_path / "cut", epochs=1, **schedule)
+    task = pairs()
+    history = run(task, tmp_path / "cut", resume=True, **schedule)
+    assert history.resumed_after_epoch == 1
+    assert history.step_losses == expected.step_losses
+    assert [e.learning_rate for e in history.epochs] == [e.learning_rate for e in expected.epochs]
+    assert same_state(state_of(task.model), state_of(whole.model))

@@ -66,6 +66,33 @@ def test_warm_up_then_linear_decay_to_zero():
     assert [record.learning_rate for record in constant.epochs] == [5e-2, 5e-2]
 
 
+def test_a_warm_up_of_a_number_of_steps():
+    history = run(pairs(), batch_size=4, epochs=3, warmup_steps=6)
+    rates = [record.learning_rate for record in history.epochs]
+    # 4 steps an epoch: 4/6 of the way up after the first epoch, at the peak after the second.
+    assert rates == pytest.approx([5e-2 * 4 / 6, 5e-2, 5e-2])
+    with pytest.raises(bpcore.InputError) as caught:
+        run(pairs(), warmup_steps=6, warmup_ratio=0.1)
+    assert caught.value.problems[0][0] == "warmup_steps"
+
+
+class WarmingTinyText(TinyTextModel):
+    """A model that trains best with a warm-up, and says so as data."""
+
+    finetune_defaults = {"warmup_steps": 6}
+
+
+def test_a_models_finetune_defaults_apply_and_the_callers_options_win():
+    torch.manual_seed(0)
+    rates = [r.learning_rate for r in run(bpcore.TextVectorisation(WarmingTinyText()), batch_size=4).epochs]
+    assert rates == pytest.approx([5e-2 * 4 / 6, 5e-2])
+    for options in ({"warmup_steps": 2}, {"warmup_ratio": 0.5}):
+        torch.manual_seed(0)
+        history = run(bpcore.TextVectorisation(WarmingTinyText()), batch_size=4, **options)
+        # 8 steps: a 2-step warm-up (or half of 8: 4 steps) is over after the first epoch.
+        assert [r.learning_rate for r in history.epochs] == pytest.approx([5e-2, 5e-2])
+
+
 def test_clipping_bounds_each_step():
     task = pairs()
     before = state_of(task.model)

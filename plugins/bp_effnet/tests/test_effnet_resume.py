@@ -1,7 +1,7 @@
 """A finetuning run killed after its first checkpoint resumes, in a new process, to the end the
 uninterrupted run has: the same losses, learning rates and weights, bit for bit.
 
-What a resume must carry over for an EfficientNet: the warm-up's step count (``WarmupSGD``),
+What a resume must carry over for an EfficientNet: the warm-up's step count (the core's schedule),
 momentum, the BatchNorm statistics, the random state that the augmenting transforms and dropout
 draw from, and the best weights so far. Each run is this file run as a script in its own
 process, as a user's script would be; the killed one dies with SIGKILL (nothing flushed).

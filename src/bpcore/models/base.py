@@ -7,7 +7,7 @@ import itertools
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -65,6 +65,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
 
     #: Batch size the model trains best with; finetuning starts from it.
     optimal_batch_size: int = 16
+    #: Finetuning options the model trains best with (any of :class:`~bpcore.TrainingOptions`),
+    #: e.g. ``{"warmup_steps": 10}``; a caller's own options win.
+    finetune_defaults: ClassVar[Mapping[str, Any]] = {}
     #: What the model computes with: here any callable (``None`` for a model that overrides
     #: ``__call__``). A family's class declares the type it keeps, e.g. ``model: PreTrainedModel``.
     model: Callable[..., Any] | None

@@ -177,9 +177,10 @@ class Task:
         """
         from bpcore.model_lock import lock_for
         from bpcore.training.loop import fit
-        from bpcore.training.options import LOOP, check_validation_split, split_options
+        from bpcore.training.options import LOOP, check_validation_split, split_options, with_model_defaults
 
         name, chosen = self._variant(variant)
+        arguments = with_model_defaults(arguments, getattr(self.model, "finetune_defaults", {}))
         options, task_options = split_options(arguments)
         task_options = self._options(task_options)
         check_options({"validation_split": validation_split, **options})

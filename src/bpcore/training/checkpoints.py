@@ -124,9 +124,16 @@ def read_loop_state(checkpoint: Path) -> dict[str, Any]:
         )
     _check_fields(state["fingerprint"], _FINGERPRINT_FIELDS, f"{LOOP_STATE}: fingerprint")
     schedule = state["fingerprint"]["lr_scheduler"]
-    if not (len(schedule) == 2 and isinstance(schedule[0], str) and _is_number(schedule[1])):
+    steps = schedule[2:]  # the warm-up steps, when set
+    if not (
+        len(schedule) in (2, 3)
+        and isinstance(schedule[0], str)
+        and _is_number(schedule[1])
+        and all(isinstance(step, int) and not isinstance(step, bool) and step > 0 for step in steps)
+    ):
         raise DamagedCheckpoint(
-            f'{LOOP_STATE}: fingerprint: "lr_scheduler" must be [name, warm-up ratio], got {schedule!r:.60}'
+            f'{LOOP_STATE}: fingerprint: "lr_scheduler" must be [name, warm-up ratio] or '
+            f"[name, warm-up ratio, warm-up steps], got {schedule!r:.60}"
         )
     _check_history(state["history"], state["epoch"])
     return state
@@ -139,8 +146,8 @@ def check_files(checkpoint: Path, loop_state: dict[str, Any]) -> None:
     # Each process of the run saved its random state; a resume that cannot restore one does
     # not continue the run (Accelerate would go on silently with fresh random numbers).
     torch_files += [f"random_states_{index}.pkl" for index in range(loop_state["history"]["num_processes"])]
-    schedule, warmup = loop_state["fingerprint"]["lr_scheduler"]
-    if schedule != "constant" or warmup:  # the loop registered its schedule with Accelerate
+    schedule, *warmup = loop_state["fingerprint"]["lr_scheduler"]
+    if schedule != "constant" or any(warmup):  # the loop registered its schedule with Accelerate
         torch_files.append("custom_checkpoint_0.pkl")
     for name in (model_file, BEST_WEIGHTS, *torch_files):
         path = checkpoint / name

@@ -228,6 +228,15 @@ class LoopOptions(TypedDict, total=False):
             below=1,
         ),
     ]
+    warmup_steps: Annotated[
+        int | None,
+        Option(
+            None,
+            "the warm-up as a number of optimizer steps (instead of `warmup_ratio`)",
+            at_least=1,
+            excludes="warmup_ratio",
+        ),
+    ]
     checkpoint_dir: Annotated[
         Folder | None,
         Option(
@@ -481,6 +490,21 @@ def with_defaults(values: Mapping[str, Any], declared: Mapping[str, Declared] = 
         if name in declared and (value is not None or declared[name].optional)
     )
     return resolved
+
+
+def with_model_defaults(arguments: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The caller's ``arguments`` over a model's ``finetune_defaults``.
+
+    A default is dropped where the caller gives an option it cannot go with (a model's
+    ``warmup_steps`` gives way to the caller's ``warmup_ratio``).
+    """
+    given = {name for name, value in arguments.items() if value is not None}
+    kept = {
+        name: value
+        for name, value in defaults.items()
+        if name not in given and (name not in TRAINING or TRAINING[name].option.excludes not in given)
+    }
+    return {**kept, **arguments}
 
 
 def split_options(arguments: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -90,13 +90,18 @@ class Run:
         self._start_reporting()
 
     def _scheduler(self) -> Any:
-        if self.options["lr_scheduler"] == "constant" and not self.options["warmup_ratio"]:
+        options = self.options
+        if options["lr_scheduler"] == "constant" and not (options["warmup_ratio"] or options["warmup_steps"]):
             return None
         from bpcore.training.schedules import make_scheduler
 
-        total_steps = self.options["epochs"] * math.ceil(self.steps_per_epoch / self.accumulation)
+        total_steps = options["epochs"] * math.ceil(self.steps_per_epoch / self.accumulation)
         scheduler = make_scheduler(
-            self.optimizer, self.options["lr_scheduler"], self.options["warmup_ratio"], total_steps
+            self.optimizer,
+            options["lr_scheduler"],
+            options["warmup_ratio"],
+            total_steps,
+            options["warmup_steps"],
         )
         if scheduler is not None:
             self.accelerator.register_for_checkpointing(scheduler)

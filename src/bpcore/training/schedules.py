@@ -31,12 +31,20 @@ def lr_factor(name: str, step: int, warmup_steps: int, total_steps: int) -> floa
 
 
 def make_scheduler(
-    optimizer: torch.optim.Optimizer, name: str, warmup_ratio: float, total_steps: int
+    optimizer: torch.optim.Optimizer,
+    name: str,
+    warmup_ratio: float,
+    total_steps: int,
+    warmup_steps: int | None = None,
 ) -> torch.optim.lr_scheduler.LambdaLR | None:
-    """A scheduler for ``optimizer``, or None when the learning rate never changes."""
+    """A scheduler for ``optimizer``, or None when the learning rate never changes.
+
+    The warm-up lasts ``warmup_steps`` optimizer steps when given, else ``warmup_ratio`` of them.
+    """
     from torch.optim.lr_scheduler import LambdaLR
 
-    warmup_steps = math.ceil(warmup_ratio * total_steps)
+    if warmup_steps is None:
+        warmup_steps = math.ceil(warmup_ratio * total_steps)
     if name == "constant" and warmup_steps == 0:
         return None
     return LambdaLR(optimizer, lambda step: lr_factor(name, step, warmup_steps, total_steps))

@@ -63,7 +63,9 @@ class Setup:
             ],
             "batch_size": size,
             "gradient_accumulation_steps": accumulation,
-            "lr_scheduler": [self.options["lr_scheduler"], self.options["warmup_ratio"]],
+            # warmup_steps only when set: checkpoints written before it existed still match.
+            "lr_scheduler": [self.options["lr_scheduler"], self.options["warmup_ratio"]]
+            + ([self.options["warmup_steps"]] if self.options["warmup_steps"] else []),
         }
 
     def loaders(self, size: int) -> tuple[Any, Any]:

@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -84,7 +84,8 @@ class EfficientNet(PathModel):
     body_learning_rate = 0.01
     momentum = 0.9
     weight_decay = 1e-4
-    warmup_steps = 10
+    #: A linear learning-rate warm-up over the first 10 steps (the core's schedule; see the README).
+    finetune_defaults: ClassVar[Mapping[str, Any]] = {"warmup_steps": 10}
     model: TimmClassifier
 
     def __init__(
@@ -265,20 +266,19 @@ class EfficientNet(PathModel):
         return self.model(batch.to(self.device))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """SGD at learning rate 0.1, weight decay 1e-4 (the spec's), with momentum 0.9 and a 10-step warm-up.
+        """SGD at learning rate 0.1, weight decay 1e-4 (the spec's), with momentum 0.9; the body at 0.01.
 
         Plain SGD at 0.1 with a freshly initialised head barely moves on small data, and
-        momentum without a warm-up can blow up in the first steps; see the README for the
-        measurements. Change the class attributes (``learning_rate``, ``body_learning_rate``,
-        ``momentum``, ``weight_decay``, ``warmup_steps``) or pass ``configure_optimizers=`` to
-        ``finetune`` for another choice.
+        momentum without a warm-up can blow up in the first steps (``finetune_defaults`` asks the
+        core's schedule for a 10-step warm-up); see the README for the measurements. Change the
+        class attributes (``learning_rate``, ``body_learning_rate``, ``momentum``,
+        ``weight_decay``), pass ``warmup_steps=`` / ``warmup_ratio=``, or pass
+        ``configure_optimizers=`` to ``finetune`` for another choice.
         """
-        from bp_effnet.optim import WarmupSGD
-
         head = list(self.model.get_classifier().parameters())
         head_ids = {id(parameter) for parameter in head}
         body = [p for p in self.model.parameters() if id(p) not in head_ids and p.requires_grad]
-        return WarmupSGD(
+        return torch.optim.SGD(
             [
                 {"params": body, "lr": self.body_learning_rate},
                 {"params": [p for p in head if p.requires_grad], "lr": self.learning_rate},
@@ -286,7 +286,6 @@ class EfficientNet(PathModel):
             lr=self.learning_rate,
             momentum=self.momentum,
             weight_decay=self.weight_decay,
-            warmup_steps=self.warmup_steps,
         )
 
     # -- saving ---------------------------------------------------------------------------
