@@ -54,6 +54,9 @@ def plain_loop(model, images, labels, train_indices, val_indices, epochs: int, s
         torch.utils.data.Subset(dataset, val_indices), batch_size=BATCH_SIZE, collate_fn=collate
     )
     optimizer = model.configure_optimizers()
+    # bp-effnet's finetune_defaults: a linear warm-up over the first 10 optimizer steps.
+    warmup = model.finetune_defaults["warmup_steps"]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, step / warmup))
     best, best_state = float("inf"), None
     for _ in range(epochs):
         network.train()
@@ -61,6 +64,7 @@ def plain_loop(model, images, labels, train_indices, val_indices, epochs: int, s
             loss = F.cross_entropy(network(inputs), targets)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             optimizer.zero_grad()
         network.eval()
         with torch.no_grad():
