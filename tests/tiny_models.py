@@ -8,6 +8,7 @@ text-to-text tasks (qa, emotion, summarisation, text-generation).
 from __future__ import annotations
 
 import zlib
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -343,3 +344,28 @@ class PlainCallableModel:
     ) -> Any:
         vectors = [[self.scale * len(text), float(text.count(" "))] for text in task_input["text"]]
         return torch.tensor(vectors) if return_tensor else vectors
+
+
+class VocabModel(BaseModel):
+    """Vectorises text over a vocabulary file and a folder of stop words: two file arguments."""
+
+    file_arguments = ("vocab", "stop_words")
+
+    def __init__(self, vocab: str, stop_words: str | None = None, dim: int = 8, **kwargs: Any) -> None:
+        super().__init__(**{"tasks": ["text-vectorisation"], **kwargs})
+        self.words = Path(vocab).read_text().split()
+        self.stop = set(Path(stop_words, "words.txt").read_text().split()) if stop_words else set()
+        self.embedding = torch.nn.Embedding(len(self.words) + 1, dim)
+        self.to(self.device)
+
+    @torch.inference_mode()
+    def __call__(
+        self, task_input: dict[str, Any], task: str = "text-vectorisation", return_tensor: bool = False
+    ) -> Any:
+        index = {word: i + 1 for i, word in enumerate(self.words)}
+        rows = []
+        for text in task_input["text"]:
+            ids = [index.get(word, 0) for word in text.lower().split() if word not in self.stop] or [0]
+            rows.append(self.embedding(torch.tensor(ids, device=self.device)).mean(0))
+        vectors = torch.stack(rows)
+        return vectors if return_tensor else vectors.tolist()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
+import shutil
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any, ClassVar
 import torch
 
 from bpcore.devices import resolve_device
-from bpcore.errors import BpcoreError, ModelLoadError, TaskNotSupportedError
+from bpcore.errors import BpcoreError, InputError, ModelLoadError, TaskNotSupportedError
 from bpcore.naming import check_model_name
 from bpcore.saved_folder import SavedFolder
 
@@ -65,6 +67,10 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
 
     #: Batch size the model trains best with; finetuning starts from it.
     optimal_batch_size: int = 16
+    #: Constructor arguments that name a file or folder the model reads when built (a vocabulary,
+    #: a tokenizer folder): :func:`bpcore.save` copies each into the saved folder and
+    #: :func:`bpcore.load` passes the copy, so such a model needs no ``save_files``/``from_saved``.
+    file_arguments: ClassVar[tuple[str, ...]] = ()
     #: Finetuning options the model trains best with (any of :class:`~bpcore.TrainingOptions`),
     #: e.g. ``{"warmup_steps": 10}``; a caller's own options win.
     finetune_defaults: ClassVar[Mapping[str, Any]] = {}
@@ -162,7 +168,14 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         from safetensors.torch import save_model
 
         save_model(self, str(directory / WEIGHTS_FILE))
-        return {"init_arguments": self.init_arguments, "weights": WEIGHTS_FILE, "extra": self.extra_config()}
+        arguments = self.init_arguments
+        files = copy_file_arguments(type(self).file_arguments, arguments, directory)
+        return {
+            "init_arguments": {**arguments, **files},
+            "files": files,
+            "weights": WEIGHTS_FILE,
+            "extra": self.extra_config(),
+        }
 
     def extra_config(self) -> dict[str, Any]:
         """JSON state beyond the constructor arguments (e.g. labels a finetuned head was built for)."""
@@ -192,12 +205,58 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         extra = config.get("extra") or {}
         if not isinstance(arguments, dict) or not isinstance(extra, dict):
             raise ModelLoadError(f"{folder.label}: init_arguments and extra must be JSON objects")
+        arguments = {
+            **arguments,
+            **saved_file_arguments(cls.file_arguments, config.get("files") or {}, folder),
+        }
         _check_sizes_before_building(cls, arguments, extra, weights)
         model = cls(**arguments, device=device)
         model.apply_extra_config(extra)
         check_weights(model, weights)
         load_model(model, str(weights), device=str(model.device))
         return model
+
+
+#: The subfolder of a saved model that holds the copies of its file arguments.
+FILES_FOLDER = "files"
+
+
+def copy_file_arguments(
+    names: Sequence[str], arguments: Mapping[str, Any], directory: Path
+) -> dict[str, str]:
+    """Copy the file or folder each argument in ``names`` points at into ``directory/files``.
+
+    Returns each argument's new value: its copy's name inside the saved folder.
+    """
+    copied = {}
+    for name in names:
+        value = arguments.get(name)
+        if value is None:
+            continue
+        source = Path(os.fspath(value))
+        if not source.exists():
+            raise InputError(f"{source} does not exist, so it cannot be saved with the model", field=name)
+        target = f"{FILES_FOLDER}/{name}{source.suffix if source.is_file() else ''}"
+        (directory / FILES_FOLDER).mkdir(exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, directory / target)
+        else:
+            shutil.copyfile(source, directory / target)
+        copied[name] = target
+    return copied
+
+
+def saved_file_arguments(names: Sequence[str], files: Any, folder: SavedFolder) -> dict[str, str]:
+    """The paths, inside ``folder``, of the file arguments a saved config names (untrusted)."""
+    if not isinstance(files, dict) or not set(files) <= set(names):
+        raise ModelLoadError(
+            f"{folder.label}: files must map some of {list(names)} to names inside the folder"
+        )
+    paths = {}
+    for name, relative in files.items():
+        path = folder / relative  # refuses a name that leaves the folder
+        paths[name] = str(folder.folder(relative) if path.is_dir() else folder.file(relative))
+    return paths
 
 
 def _built_class(target: str) -> type | None:
