@@ -111,3 +111,15 @@ def test_lazy_exports_import_a_class_on_first_access_only():
     assert "Counter" in dir_() and "hookimpl" in dir_()
     with pytest.raises(AttributeError, match="'bpcore.plugins' has no attribute 'Missing'"):
         getattr_("Missing")
+
+
+def test_a_model_called_for_a_task_it_does_not_serve_says_which_it_serves():
+    from tiny_models import VocabModel
+
+    model = VocabModel.__new__(VocabModel)
+    bpcore.plugins.BaseModel.__init__(model, name="vocab-model", tasks=["text-vectorisation"])
+    model.check_task("text-vectorisation")
+    with pytest.raises(
+        bpcore.TaskNotSupportedError, match=r"'vocab-model' supports \['text-vectorisation'\], not 'qa'"
+    ):
+        model.check_task("qa")

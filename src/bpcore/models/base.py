@@ -134,6 +134,12 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
     def supports(self, task: str) -> bool:
         return task in self.tasks
 
+    def check_task(self, task: str) -> None:
+        """Refuse a task this model does not serve (a model called directly, not through a task)."""
+        if task not in self.tasks:
+            label = f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
+            raise TaskNotSupportedError(f"{label} supports {self.tasks}, not {task!r}")
+
     def can_finetune(self, task: str) -> bool:
         return callable(getattr(self, "process_batch", None)) and callable(
             getattr(self, "training_step", None)

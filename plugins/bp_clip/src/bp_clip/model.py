@@ -135,7 +135,7 @@ class CLIP(BaseModel):
         self, task_input: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION, return_tensor: bool = False
     ) -> Any:
         """Answer ``task_input`` (batched: a list per field) for ``task``; one answer per item."""
-        _check_task(task)
+        self.check_task(task)
         with torch.inference_mode():
             if task == IMAGE_CLASSIFICATION:
                 return self.classify(
@@ -260,7 +260,7 @@ class CLIP(BaseModel):
 
     def process_batch(self, params: Mapping[str, Any], task: str = IMAGE_VECTORISATION) -> dict[str, Any]:
         """One example: an image → its pixels; a text (and its ``max_length``) is tokenised per batch."""
-        _check_task(task)
+        self.check_task(task)
         item: dict[str, Any] = {}
         if task != TEXT_VECTORISATION:
             item["pixels"] = self.pixels(params["image"], "params.image")
@@ -292,7 +292,7 @@ class CLIP(BaseModel):
         self, batch: Mapping[str, torch.Tensor], task: str = IMAGE_VECTORISATION
     ) -> torch.Tensor:
         """Vectors ``[batch, dim]`` for the vectorisation tasks; head logits for image classification."""
-        _check_task(task)
+        self.check_task(task)
         self._label_cache.clear()  # the weights are changing
         if task == TEXT_VECTORISATION:
             return self.model.encode_text(batch["tokens"].to(self.device), normalize=True)
@@ -391,11 +391,6 @@ class CLIP(BaseModel):
 def combine(images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
     """One normalised vector per image-text pair: the normalised sum of both normalised vectors."""
     return F.normalize(images + texts, dim=-1)
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise TaskNotSupportedError(f"CLIP supports {TASKS}, not {task!r}")
 
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -21,7 +21,6 @@ from bpcore.plugins import (
     ModelLoadError,
     PathModel,
     SavedFolder,
-    TaskNotSupportedError,
     check_int,
     learned_label_answers,
     probabilities,
@@ -183,7 +182,7 @@ class EfficientNet(PathModel):
         self, task_input: Mapping[str, Any], task: str = IMAGE_CLASSIFICATION
     ) -> list[dict[str, float]]:
         """Probabilities over the model's labels for each of ``task_input["image"]`` (decoded RGB images)."""
-        _check_task(task)
+        self.check_task(task)
         if task_input.get("labels") is not None:
             raise InputError(
                 "EfficientNet answers over its own labels ("
@@ -257,12 +256,12 @@ class EfficientNet(PathModel):
         While training with ``augment=True`` this is timm's random training transform; otherwise
         (and always for validation) the inference transform.
         """
-        _check_task(task)
+        self.check_task(task)
         return self.transform(training=self.augment and self.training)(_rgb(params["image"], "params.images"))
 
     def training_step(self, batch: torch.Tensor, task: str = IMAGE_CLASSIFICATION) -> torch.Tensor:
         """Logits ``[batch, labels]``; the task applies cross-entropy or a sigmoid per label."""
-        _check_task(task)
+        self.check_task(task)
         return self.model(batch.to(self.device))
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -435,8 +434,3 @@ def _check_image_size(image_size: Any) -> None:
             f"must be an integer from {MIN_IMAGE_SIZE} to {MAX_IMAGE_SIZE} pixels, got {image_size!r}",
             field="image_size",
         )
-
-
-def _check_task(task: str) -> None:
-    if task != IMAGE_CLASSIFICATION:
-        raise TaskNotSupportedError(f"EfficientNet supports {IMAGE_CLASSIFICATION!r} only, not {task!r}")

@@ -28,7 +28,7 @@ from bp_hf.loading import (
     save_pretrained,
     strict_weights,
 )
-from bpcore.plugins import InputError, PathModel, SavedFolder, TaskNotSupportedError, resolve_device
+from bpcore.plugins import InputError, PathModel, SavedFolder, resolve_device
 
 #: Tokenizers without a real limit report a huge sentinel as their ``model_max_length``.
 UNLIMITED = 1_000_000
@@ -221,12 +221,6 @@ class HFModel(PathModel):
             model = cls(model_path=str(folder), device=device)
         check_tokenizer_fits(model.tokenizer, model.model, folder.label)
         return model
-
-    def check_task(self, task: str) -> None:
-        if task not in self.tasks:
-            raise TaskNotSupportedError(
-                f"{type(self).__name__} {self.name or self.model_path!r} supports {self.tasks}, not {task!r}"
-            )
 
 
 #: Spec 3.4.8 keywords, and the ``generate`` argument each becomes.

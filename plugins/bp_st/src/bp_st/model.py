@@ -18,7 +18,6 @@ from bpcore.plugins import (
     ModelLoadError,
     PathModel,
     SavedFolder,
-    TaskNotSupportedError,
     resolve_device,
 )
 
@@ -91,7 +90,7 @@ class STModel(PathModel):
         self, task_input: Mapping[str, Any], task: str = TEXT_VECTORISATION, return_tensor: bool = False
     ) -> list[list[float]] | list[float] | torch.Tensor:
         """Vectorise ``task_input["text"]`` (a list of texts, or one text): lists of floats, or a tensor."""
-        _check_task(task)
+        self.check_task(task)
         text = task_input["text"]
         single = isinstance(text, str)
         vectors = self.encode([text] if single else text)
@@ -122,7 +121,7 @@ class STModel(PathModel):
     # -- finetuning -----------------------------------------------------------------------
     def process_batch(self, params: Mapping[str, Any], task: str = TEXT_VECTORISATION) -> dict[str, Any]:
         """One text to vectorise (``{"text": ..., "max_length": ...}``); tokenising waits for the batch."""
-        _check_task(task)
+        self.check_task(task)
         max_length = params.get("max_length")
         if max_length is not None and max_length > self.max_length:
             raise InputError(
@@ -135,7 +134,7 @@ class STModel(PathModel):
         self, items: Sequence[Mapping[str, Any]], task: str = TEXT_VECTORISATION
     ) -> dict[str, torch.Tensor]:
         """Tokenise a batch of :meth:`process_batch` items together, padded only to its longest text."""
-        _check_task(task)
+        self.check_task(task)
         return self.tokenize(
             [item["text"] for item in items], max_length=min(item["max_length"] for item in items)
         )
@@ -144,7 +143,7 @@ class STModel(PathModel):
         self, batch: Mapping[str, torch.Tensor], task: str = TEXT_VECTORISATION
     ) -> torch.Tensor:
         """The ``[batch, vector_size]`` vectors of a collated batch; the task computes the loss."""
-        _check_task(task)
+        self.check_task(task)
         return self.vectorise(batch)
 
     # -- saving ---------------------------------------------------------------------------
@@ -177,11 +176,6 @@ class STModel(PathModel):
             )
         check_tokenizer_fits(model.model[0], folder.label)
         return model
-
-
-def _check_task(task: str) -> None:
-    if task != TEXT_VECTORISATION:
-        raise TaskNotSupportedError(f"STModel supports {TEXT_VECTORISATION!r} only, not {task!r}")
 
 
 def _check_length(max_length: Any) -> int:
