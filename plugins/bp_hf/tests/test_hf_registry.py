@@ -137,3 +137,14 @@ def test_a_folder_that_is_no_model_fails_with_a_model_load_error(tmp_path):
 
     with pytest.raises(bpcore.ModelLoadError, match="does not hold a loadable transformers"):
         HFCausalLMTGModel(str(tmp_path))
+
+
+def test_a_family_class_without_a_model_path_names_the_argument():
+    import bp_hf
+
+    with pytest.raises(bpcore.InputTypeError) as caught:
+        bp_hf.HFSeqTCModel()
+    assert caught.value.problems[0][0] == "model_path"
+    # Each family differs from the base in class attributes only.
+    assert bp_hf.T5QASummaryEmotion.default_model_path == "kiri-ai/t5-base-qa-summary-emotion"
+    assert "__init__" not in vars(bp_hf.HFSeqTCModel) and "__init__" not in vars(bp_hf.HFNLIModel)

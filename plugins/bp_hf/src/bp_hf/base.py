@@ -22,13 +22,12 @@ from bp_hf.loading import (
     check_saved_folder,
     check_tokenizer_fits,
     check_weights_fit,
-    default_model_class,
     load_pretrained,
     load_tokenizer,
     save_pretrained,
     strict_weights,
 )
-from bpcore.plugins import InputError, PathModel, SavedFolder, resolve_device
+from bpcore.plugins import InputError, InputTypeError, PathModel, SavedFolder, resolve_device
 
 #: Tokenizers without a real limit report a huge sentinel as their ``model_max_length``.
 UNLIMITED = 1_000_000
@@ -62,22 +61,32 @@ class HFModel(PathModel):
 
     #: Texts (or text pairs) per forward pass at inference.
     inference_batch_size: ClassVar[int] = 32
+    #: What a family's class changes instead of the constructor: the transformers class that
+    #: loads the weights, the tasks its models serve unless told others, and the model loaded
+    #: when no ``model_path`` is given (None: one must be given).
+    auto_class: ClassVar[Any] = AutoModelForPreTraining
+    default_tasks: ClassVar[tuple[str, ...]] = ()
+    default_model_path: ClassVar[str | None] = None
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
 
     def __init__(
         self,
-        model_path: str | os.PathLike[str],
+        model_path: str | os.PathLike[str] | None = None,
         tokenizer_path: str | os.PathLike[str] | None = None,
         name: str | None = None,
         description: str | None = None,
         tasks: Sequence[str] | None = None,
         details: Mapping[str, Any] | None = None,
-        model_class: Any = AutoModelForPreTraining,
+        model_class: Any = None,
         tokenizer_class: Any = AutoTokenizer,
         device: str | torch.device | None = None,
         **model_kwargs: Any,
     ) -> None:
+        model_path = model_path if model_path is not None else self.default_model_path
+        if model_path is None:
+            raise InputTypeError(f"{type(self).__name__} needs a model_path", field="model_path")
+        model_class = model_class or self.auto_class
         label = name or str(model_path)
         target = resolve_device(device)
 
@@ -92,14 +101,18 @@ class HFModel(PathModel):
             init_model=init_model,
             name=name,
             description=description,
-            tasks=tasks,
+            tasks=tasks or list(self.default_tasks),
             details=details,
             tokenizer_path=str(tokenizer_path) if tokenizer_path is not None else None,
             init_tokenizer=init_tokenizer,
             device=target,
         )
+        self.check_loaded()
         # The whole module, not only the transformers model: tasks restore the mode they found.
         self.eval()
+
+    def check_loaded(self) -> None:
+        """Refuse, with a :class:`~bpcore.ModelLoadError`, a loaded model this class cannot use (default: any will do)."""
 
     # -- tokenising: the one place texts become tensors -------------------------------------
     @property
@@ -216,7 +229,7 @@ class HFModel(PathModel):
         """
         folder = SavedFolder.of(directory).folder(config.get("folder", SAVED_FOLDER))
         weights = check_saved_folder(folder)
-        check_weights_fit(folder, default_model_class(cls), weights)
+        check_weights_fit(folder, cls.auto_class, weights)
         with strict_weights():
             model = cls(model_path=str(folder), device=device)
         check_tokenizer_fits(model.tokenizer, model.model, folder.label)

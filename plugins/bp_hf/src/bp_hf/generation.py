@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
-from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
 from bp_hf.base import HFTextGenerationModel, check_positive_length, collate_texts
 from bpcore.plugins import TEXT_GENERATION
@@ -40,34 +39,12 @@ class HFSeq2SeqTGModel(HFTextGenerationModel):
         tg.finetune({"input_text": ["I liked it!", "Meh."], "output_text": ["positive", "negative"]})
     """
 
+    auto_class = AutoModelForSeq2SeqLM
+    default_tasks: ClassVar[tuple[str, ...]] = (TEXT_GENERATION,)
     #: What each supported task puts before the text (the whole input for text-generation).
     task_prefixes: ClassVar[dict[str, str]] = {TEXT_GENERATION: ""}
     #: ``generate`` keywords per task (text-generation uses :attr:`generation_defaults`).
     task_generation_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str],
-        tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        model_class: Any = AutoModelForSeq2SeqLM,
-        tokenizer_class: Any = AutoTokenizer,
-        device: str | torch.device | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            tokenizer_path=tokenizer_path,
-            name=name,
-            description=description,
-            tasks=tasks or list(self.task_prefixes),
-            details=details,
-            model_class=model_class,
-            tokenizer_class=tokenizer_class,
-            device=device,
-        )
 
     # -- inference ------------------------------------------------------------------------
     def __call__(self, task_input: Mapping[str, Any], task: str = TEXT_GENERATION) -> list[Any]:
@@ -132,29 +109,8 @@ class HFCausalLMTGModel(HFTextGenerationModel):
         tg("I like to go to", max_length=20, do_sample=True, top_p=0.9, num_generations=3)
     """
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str],
-        tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        model_class: Any = AutoModelForCausalLM,
-        tokenizer_class: Any = AutoTokenizer,
-        device: str | torch.device | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            tokenizer_path=tokenizer_path,
-            name=name,
-            description=description,
-            tasks=tasks or [TEXT_GENERATION],
-            details=details,
-            model_class=model_class,
-            tokenizer_class=tokenizer_class,
-            device=device,
-        )
+    auto_class = AutoModelForCausalLM
+    default_tasks: ClassVar[tuple[str, ...]] = (TEXT_GENERATION,)
 
     def __call__(self, task_input: Mapping[str, Any], task: str = TEXT_GENERATION) -> list[Any]:
         """The continuation of each prompt (a list of them with ``num_generations`` above 1)."""

@@ -18,7 +18,6 @@ makes no id beyond the model's embeddings.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -212,12 +211,6 @@ def weight_files(folder: SavedFolder) -> list[Path]:
     if not isinstance(weight_map, dict) or not weight_map:
         raise ModelLoadError(f"{folder.label}: model.safetensors.index.json has no weight_map")
     return [folder.file(name) for name in sorted(set(weight_map.values()), key=str)]
-
-
-def default_model_class(cls: type[object]) -> Any:
-    """The transformers class (an Auto class) a bp-hf model class loads with by default."""
-    parameter = inspect.signature(cls.__init__).parameters.get("model_class")
-    return None if parameter is None or parameter.default is inspect.Parameter.empty else parameter.default
 
 
 def check_weights_fit(folder: SavedFolder, model_class: Any, weights: list[Path]) -> None:

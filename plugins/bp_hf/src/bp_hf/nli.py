@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
 from bp_hf.base import HFModel
 from bpcore.plugins import TEXT_CLASSIFICATION, InputError, ModelLoadError, ranked
@@ -52,35 +51,17 @@ class HFNLIModel(HFModel):
         # {"product issue": 0.98, "nature": 0.02}
     """
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str],
-        tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        model_class: Any = AutoModelForSequenceClassification,
-        tokenizer_class: Any = AutoTokenizer,
-        device: str | torch.device | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            tokenizer_path=tokenizer_path,
-            name=name,
-            description=description,
-            tasks=tasks or [TEXT_CLASSIFICATION],
-            details=details,
-            model_class=model_class,
-            tokenizer_class=tokenizer_class,
-            device=device,
-        )
+    auto_class = AutoModelForSequenceClassification
+    default_tasks = (TEXT_CLASSIFICATION,)
+
+    def check_loaded(self) -> None:
+        """An NLI model: its label2id names entailment and contradiction classes."""
         label2id: dict[str, int | str] = dict(self.model.config.label2id or {})
         entailment = nli_label_index(label2id, "entail")
         contradiction = nli_label_index(label2id, "contra")
         if entailment is None or contradiction is None:
             raise ModelLoadError(
-                f"cannot use {name or model_path!r} for zero-shot classification: its label2id {label2id} "
+                f"cannot use {self.name or self.model_path!r} for zero-shot classification: its label2id {label2id} "
                 "names no entailment and contradiction classes (is it an NLI model?)"
             )
         self.entailment_index = entailment

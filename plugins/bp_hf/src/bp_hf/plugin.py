@@ -94,6 +94,13 @@ def _nli(
 @hookimpl
 def register_models(register: RegisterModel) -> None:
     """Declare bp-hf's models: T5 multitask, T5 and GPT-2 generators, NLI zero-shot classifiers, XLNet."""
+    _multitask(register)
+    _generators(register)
+    _zero_shot_classifiers(register)
+    _classifiers(register)
+
+
+def _multitask(register: RegisterModel) -> None:
     register(
         name="t5-base-qa-summary-emotion",
         factory="bp_hf.t5_multitask:T5QASummaryEmotion",
@@ -123,6 +130,9 @@ def register_models(register: RegisterModel) -> None:
             ],
         },
     )
+
+
+def _generators(register: RegisterModel) -> None:
     _t5(register, "t5-small", "google-t5/t5-small", "Small", 60_506_624)
     _t5(register, "t5-base", "google-t5/t5-base", "Base", 222_903_552)
     _gpt2(register, "distilgpt2", "distilbert/distilgpt2", "A distilled", 81_912_576)
@@ -136,6 +146,9 @@ def register_models(register: RegisterModel) -> None:
         aliases={"english-base": [TEXT_GENERATION]},
     )
     _gpt2(register, "gpt2-large", "openai-community/gpt2-large", "A large", 774_030_080)
+
+
+def _zero_shot_classifiers(register: RegisterModel) -> None:
     _nli(
         register,
         "bart-large-mnli",
@@ -184,6 +197,9 @@ def register_models(register: RegisterModel) -> None:
         },
         aliases={"multilingual-base": [TEXT_CLASSIFICATION]},
     )
+
+
+def _classifiers(register: RegisterModel) -> None:
     register(
         name="xlnet-base-cased",
         factory="bp_hf.sequence_classification:HFSeqTCModel",

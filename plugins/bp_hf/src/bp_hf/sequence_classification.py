@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForSequenceClassification
 
 from bp_hf.base import HFModel, check_positive_length, collate_texts
 from bp_hf.nli import head_size
@@ -44,29 +43,8 @@ class HFSeqTCModel(HFModel):
 
     optimal_batch_size = 16
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str],
-        tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        model_class: Any = AutoModelForSequenceClassification,
-        tokenizer_class: Any = AutoTokenizer,
-        device: str | torch.device | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            tokenizer_path=tokenizer_path,
-            name=name,
-            description=description,
-            tasks=tasks or [TEXT_CLASSIFICATION],
-            details=details,
-            model_class=model_class,
-            tokenizer_class=tokenizer_class,
-            device=device,
-        )
+    auto_class = AutoModelForSequenceClassification
+    default_tasks = (TEXT_CLASSIFICATION,)
 
     @property
     def labels(self) -> list[str]:

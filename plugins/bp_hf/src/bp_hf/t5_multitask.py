@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
-
-import torch
 
 from bp_hf.generation import HFSeq2SeqTGModel
 from bpcore.plugins import EMOTION, QA, SUMMARISATION, TEXT_GENERATION, InputError
@@ -67,25 +64,8 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
     #: The share of a context window that the next window repeats.
     window_overlap = 0.25
 
-    def __init__(
-        self,
-        model_path: str | os.PathLike[str] = "kiri-ai/t5-base-qa-summary-emotion",
-        tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | torch.device | None = None,
-    ) -> None:
-        super().__init__(
-            model_path,
-            tokenizer_path=tokenizer_path,
-            name=name,
-            description=description,
-            tasks=tasks or [TEXT_GENERATION, EMOTION, SUMMARISATION, QA],
-            details=details,
-            device=device,
-        )
+    default_model_path = "kiri-ai/t5-base-qa-summary-emotion"
+    default_tasks = (TEXT_GENERATION, EMOTION, SUMMARISATION, QA)
 
     def __call__(self, task_input: Mapping[str, Any], task: str = TEXT_GENERATION) -> list[Any]:
         """One answer per item for ``qa``, ``emotion``, ``summarisation`` or ``text-generation``."""
