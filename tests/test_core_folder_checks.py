@@ -115,3 +115,16 @@ def test_folder_checks_are_checks_named_by_rule():
         "saved-files-required",
         "saved-numbers-bounded",
     ]
+
+
+def test_watching_reports_what_a_block_reads_under_a_folder(tmp_path):
+    from bpcore.testing.folders import watching
+
+    (tmp_path / "decoy").mkdir()
+    (tmp_path / "decoy" / "secret.txt").write_text("x")
+    with watching(tmp_path / "decoy") as opened:
+        pass
+    assert opened == []
+    with watching(tmp_path / "decoy") as opened:
+        (tmp_path / "decoy" / "secret.txt").read_text()
+    assert str(tmp_path / "decoy" / "secret.txt") in opened

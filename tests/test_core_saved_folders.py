@@ -11,16 +11,9 @@ import torch
 from tiny_models import TinyTextModel
 
 import bpcore
+from bpcore.testing.folders import reason
 
 TEXTS = ["a first text", "and a second one"]
-
-
-def reason(error: BaseException, *folders: Path) -> str:
-    """The error's message with the test's folders taken out: asserts match the reason, not a path."""
-    text = str(error)
-    for folder in folders:
-        text = text.replace(str(folder), "<folder>")
-    return text
 
 
 def edit_model_config(folder: Path, **changes) -> None:

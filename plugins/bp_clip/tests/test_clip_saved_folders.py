@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,17 +10,10 @@ import torch
 from tiny_clip import TINY_CONFIG, build_tiny_clip
 
 import bpcore
+from bpcore.testing.folders import reason, watching
 
 TASKS = ["image-classification", "image-vectorisation", "text-vectorisation", "image-text-vectorisation"]
 TEXTS = ["a red square", "blue stripes"]
-
-
-def reason(error: BaseException, *folders: Path) -> str:
-    """The message with the test's folders taken out: the asserts match the reason, not a path."""
-    text = str(error)
-    for folder in folders:
-        text = text.replace(str(folder), "<folder>")
-    return text
 
 
 def edit_text_config(folder: Path, **changes) -> None:
@@ -48,27 +40,6 @@ def hf_tokenizer_folder(folder: Path) -> Path:
     return folder
 
 
-class Opens:
-    """Paths opened under ``prefix`` (an audit hook: installed once, switched by ``prefix``)."""
-
-    prefix: str | None = None
-    seen: list[str] = []
-    installed = False
-
-    @classmethod
-    def watch(cls, prefix: Path) -> list[str]:
-        if not cls.installed:
-            sys.addaudithook(cls.hook)
-            cls.installed = True
-        cls.prefix, cls.seen = str(prefix), []
-        return cls.seen
-
-    @classmethod
-    def hook(cls, event: str, args: tuple) -> None:
-        if cls.prefix and event == "open" and isinstance(args[0], str) and args[0].startswith(cls.prefix):
-            cls.seen.append(args[0])
-
-
 @pytest.fixture
 def saved_clip(shared_clip, tmp_path) -> Path:
     return Path(bpcore.save(shared_clip, path=tmp_path / "models" / "clip"))
@@ -84,12 +55,9 @@ def test_a_saved_config_cannot_take_its_tokenizer_or_text_tower_from_elsewhere(
         form
     ]
     edit_text_config(saved_clip, **{key: value})
-    opened = Opens.watch(outside)
-    try:
+    with watching(outside) as opened:
         with pytest.raises(bpcore.ModelLoadError) as refused:
             bpcore.load(saved_clip)
-    finally:
-        Opens.prefix = None
     assert f"text_cfg.{key} must name a folder inside the saved model" in reason(refused.value, tmp_path)
     assert opened == [], "the load read files outside the saved folder"
 
@@ -137,11 +105,8 @@ def test_a_hugging_face_tokenizer_is_saved_inside_and_loads_from_there(tmp_path)
         saved["hf_tokenizer_name"] == "hf-tokenizer"
         and (folder / "hf-tokenizer" / "tokenizer.json").is_file()
     )
-    opened = Opens.watch(tmp_path / "tokenizer")
-    try:
+    with watching(tmp_path / "tokenizer") as opened:
         loaded = bpcore.load(folder)
-    finally:
-        Opens.prefix = None
     assert opened == []
     expected = model({"text": TEXTS}, task="text-vectorisation", return_tensor=True)
     assert torch.allclose(
@@ -179,11 +144,8 @@ def test_a_hugging_face_text_tower_config_is_saved_inside_and_loads_from_there(t
     )
     folder = Path(bpcore.save(model, path=tmp_path / "models" / "hf-text-clip"))
     assert (folder / "hf-text-config" / "config.json").is_file()
-    opened = Opens.watch(tmp_path / "bert")
-    try:
+    with watching(tmp_path / "bert") as opened:
         loaded = bpcore.load(folder)
-    finally:
-        Opens.prefix = None
     assert opened == []
     expected = model({"text": TEXTS}, task="text-vectorisation", return_tensor=True)
     assert torch.allclose(

@@ -10,14 +10,7 @@ import torch
 from tiny_effnet import IMAGE_SIZE, TIMM_MODEL
 
 import bpcore
-
-
-def reason(error: BaseException, *folders: Path) -> str:
-    """The message with the test's folders taken out: the asserts match the reason, not a path."""
-    text = str(error)
-    for folder in folders:
-        text = text.replace(str(folder), "<folder>")
-    return text
+from bpcore.testing.folders import reason
 
 
 def edit_model_config(folder: Path, **changes) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,49 +10,15 @@ import torch
 from tiny_hf import tiny_bert_folder, tiny_gpt2_folder, tiny_nli_folder, tiny_t5_folder
 
 import bpcore
+from bpcore.testing.folders import edit_json, reason, watching
 
 TEXT = "The striker scored twice"
 LABELS = ["sport", "finance"]
 
 
-def reason(error: BaseException, *folders: Path) -> str:
-    """The message with the test's folders taken out: the asserts match the reason, not a path."""
-    text = str(error)
-    for folder in folders:
-        text = text.replace(str(folder), "<folder>")
-    return text
-
-
-def edit_json(path: Path, change) -> None:
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
-
-
 def forget_files(folder: Path) -> None:
     """Drop the file list a save writes, as someone editing the folder would."""
     edit_json(folder / "config.json", lambda config: config.pop("files", None))
-
-
-class Opens:
-    """Paths opened under ``prefix`` (an audit hook: installed once, switched by ``prefix``)."""
-
-    prefix: str | None = None
-    seen: list[str] = []
-    installed = False
-
-    @classmethod
-    def watch(cls, prefix: Path) -> list[str]:
-        if not cls.installed:
-            sys.addaudithook(cls.hook)
-            cls.installed = True
-        cls.prefix, cls.seen = str(prefix), []
-        return cls.seen
-
-    @classmethod
-    def hook(cls, event: str, args: tuple) -> None:
-        if cls.prefix and event == "open" and isinstance(args[0], str) and args[0].startswith(cls.prefix):
-            cls.seen.append(args[0])
 
 
 @pytest.fixture
@@ -79,12 +44,9 @@ def test_the_folder_entry_cannot_load_another_model(saved_nli, tmp_path, form):
     bpcore.save(HFNLIModel(tiny_nli_folder(tmp_path / "other-src", seed=1), name="other"), path=other)
     target = str(other / "transformers") if form == "absolute" else "../../elsewhere/other/transformers"
     edit_json(saved_nli / "config.json", lambda config: config["model"].update(folder=target))
-    opened = Opens.watch(other)
-    try:
+    with watching(other) as opened:
         with pytest.raises(bpcore.ModelLoadError) as refused:
             bpcore.load(saved_nli)
-    finally:
-        Opens.prefix = None
     why = "an absolute path" if form == "absolute" else "it leaves the saved folder"
     assert why in reason(refused.value, tmp_path)
     assert opened == [], "the load read another model's files"

@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import bpcore
-
-
-def reason(error: BaseException, *folders: Path) -> str:
-    """The message with the test's folders taken out: the asserts match the reason, not a path."""
-    text = str(error)
-    for folder in folders:
-        text = text.replace(str(folder), "<folder>")
-    return text
-
-
-def edit_json(path: Path, change) -> None:
-    data = json.loads(path.read_text())
-    change(data)
-    path.write_text(json.dumps(data))
+from bpcore.testing.folders import edit_json, reason
 
 
 @pytest.fixture(scope="module")

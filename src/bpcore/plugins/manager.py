@@ -151,17 +151,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def add_plugin(plugin: Any, name: str | None = None) -> str:
-    """Register a plugin object at run time (:func:`bpcore.register_plugin` adds the clash warning).
-
-    Example::
-
-        class MyPlugin:
-            @bpcore.hookimpl
-            def register_models(self, register):
-                register(name="my-model", factory="my_pkg:MyModel", tasks=["emotion"])
-
-        bpcore.register_plugin(MyPlugin())
-    """
+    """Register a plugin object at run time (:func:`bpcore.register_plugin`, which users call, adds the clash warning)."""
     global _generation
     with _lock:
         manager = get_plugin_manager()

@@ -88,7 +88,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 @contextlib.contextmanager
-def _watching(decoy: Path | None) -> Iterator[list[str]]:
+def watching_opens(decoy: Path | None) -> Iterator[list[str]]:
     """The paths opened under ``decoy`` while the block runs (by Python, or natively: access times)."""
     if not _WATCH["installed"]:
         sys.addaudithook(_audit)
@@ -219,7 +219,7 @@ def _copy(saved: _Saved) -> Iterator[Path]:
 
 def _attempt(saved: _Saved, folder: Path, decoy: Path | None = None, same_answers: bool = True) -> str | None:
     """Load ``folder`` and call it once; None if that went by the rules, else what went wrong."""
-    with _watching(decoy) as seen:
+    with watching_opens(decoy) as seen:
         problem = _load_and_call(saved, folder, same_answers)
     if seen:
         return f"it opened {seen[0]} outside the saved folder"
