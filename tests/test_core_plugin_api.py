@@ -123,3 +123,13 @@ def test_a_model_called_for_a_task_it_does_not_serve_says_which_it_serves():
         bpcore.TaskNotSupportedError, match=r"'vocab-model' supports \['text-vectorisation'\], not 'qa'"
     ):
         model.check_task("qa")
+
+
+def test_the_fresh_process_checks_see_imports_and_errors(monkeypatch):
+    from bpcore.testing.fresh_process import imported_by_listing, load_errors_offline
+
+    monkeypatch.setenv("BPCORE_LOAD_PLUGINS", "trigram")  # the example plugin's entry point
+
+    assert imported_by_listing("bp_trigram", ["torch", "json"]) == ["json"]
+    [error] = load_errors_offline(['bpcore.models.AutoModel.from_pretrained("no-such-model")'])
+    assert error.startswith("ModelNotFoundError") and "no-such-model" in error

@@ -9,6 +9,7 @@ import pytest
 import bpcore
 from bpcore.models import AutoModel
 from bpcore.plugins.registry import get_registry
+from bpcore.testing.fresh_process import imported_by_listing, load_errors_offline
 
 IMAGE_TASKS = ["image-classification", "image-vectorisation", "image-text-vectorisation"]
 NAMES = {"clip": "ViT-B-32", "clip-rn50": "RN50", "clip-rn101": "RN101", "clip-rn50x4": "RN50x4"}
@@ -39,17 +40,8 @@ def test_clip_is_exported_through_bpcore_models():
     assert sorted(row["name"] for row in CLIP.list_models()) == sorted(NAMES)
 
 
-def test_listing_models_imports_neither_torch_nor_open_clip(run_python):
-    code = """
-import sys, bpcore, bp_clip
-from bpcore.models import AutoModel
-names = [row["name"] for row in AutoModel.list_models(task="image-vectorisation")]
-assert "clip" in names, names
-heavy = [name for name in ("torch", "open_clip", "torchvision") if name in sys.modules]
-assert not heavy, heavy
-"""
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
+def test_listing_models_imports_neither_torch_nor_open_clip():
+    assert imported_by_listing("bp_clip", ["torch", "open_clip", "torchvision"]) == []
 
 
 def test_the_spec_names_are_open_clip_architectures():
@@ -62,24 +54,15 @@ def test_the_spec_names_are_open_clip_architectures():
         architecture_name("ViT-Q/99")
 
 
-def test_offline_a_hub_tag_fails_naming_the_model_and_asking_for_a_local_checkpoint(run_python):
-    # In a fresh process: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
-    code = """
-import bpcore
-from bpcore.models import CLIP
-for make in (lambda: bpcore.ImageClassification("clip"), lambda: CLIP("ViT-B/32", name="my-clip"),
-             lambda: bpcore.ImageVectorisation("clip-rn50")):
-    try:
-        make()
-    except bpcore.ModelLoadError as error:
-        print("ModelLoadError:", str(error).replace("\\n", " "))
-    else:
-        print("loaded")
-"""
-    result = run_python(code, HF_HUB_OFFLINE="1")
-    assert result.returncode == 0, result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith(("ModelLoadError", "loaded"))]
-    assert len(lines) == 3 and all(line.startswith("ModelLoadError") for line in lines)
+def test_offline_a_hub_tag_fails_naming_the_model_and_asking_for_a_local_checkpoint():
+    lines = load_errors_offline(
+        [
+            'bpcore.ImageClassification("clip")',
+            'bpcore.models.CLIP("ViT-B/32", name="my-clip")',
+            'bpcore.ImageVectorisation("clip-rn50")',
+        ]
+    )
+    assert all(line.startswith("ModelLoadError") for line in lines), lines
     by_name, direct, rn50 = lines
     assert "'clip'" in by_name and "'my-clip'" in direct and "'clip-rn50'" in rn50
     assert all("local checkpoint" in line for line in lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpcore
 from bpcore.models import AutoModel
 from bpcore.plugins.registry import get_registry
+from bpcore.testing.fresh_process import imported_by_listing, load_errors_offline
 
 TASK = "image-classification"
 NAMES = [f"efficientnet-b{size}" for size in range(8)]
@@ -37,17 +38,8 @@ def test_the_listed_parameter_counts_are_timms():
     assert sum(parameter.numel() for parameter in network.parameters()) == details["num_parameters"]
 
 
-def test_listing_models_imports_neither_torch_nor_timm(run_python):
-    code = """
-import sys, bpcore, bp_effnet, bp_effnet.plugin
-from bpcore.models import AutoModel
-names = [row["name"] for row in AutoModel.list_models()]
-assert "efficientnet-b0" in names, names
-heavy = [name for name in ("torch", "timm", "torchvision") if name in sys.modules]
-assert not heavy, heavy
-"""
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
+def test_listing_models_imports_neither_torch_nor_timm():
+    assert imported_by_listing("bp_effnet", ["torch", "timm", "torchvision"]) == []
 
 
 def test_efficientnet_is_exported_lazily_and_through_bpcore_models():
@@ -68,24 +60,10 @@ def test_a_registered_name_loads_through_the_public_path(registered_tiny_effnet)
     assert len(answer) == 3
 
 
-def test_offline_loading_by_name_raises_model_load_error_naming_it(run_python):
-    # A fresh process: huggingface_hub reads HF_HUB_OFFLINE when it is first imported.
-    code = """
-import bpcore
-for make in (lambda: bpcore.ImageClassification("efficientnet-b0"),
-             lambda: bpcore.models.EfficientNet("efficientnet-b3")):
-    try:
-        make()
-    except bpcore.ModelLoadError as error:
-        print("ModelLoadError:", str(error).replace("\\n", " "))
-    else:
-        print("loaded")
-"""
-    result = run_python(code, HF_HUB_OFFLINE="1")
-    assert result.returncode == 0, result.stderr
-    by_name, direct = [
-        line for line in result.stdout.splitlines() if line.startswith(("ModelLoadError", "loaded"))
-    ]
+def test_offline_loading_by_name_raises_model_load_error_naming_it():
+    by_name, direct = load_errors_offline(
+        ['bpcore.ImageClassification("efficientnet-b0")', 'bpcore.models.EfficientNet("efficientnet-b3")']
+    )
     assert by_name.startswith("ModelLoadError") and "'efficientnet-b0'" in by_name
     assert direct.startswith("ModelLoadError") and "efficientnet-b3" in direct
     assert "local weights file" in by_name and "pretrained=" in by_name

@@ -8,6 +8,7 @@ import bpcore
 import bpcore.cli
 from bpcore.models import AutoModel
 from bpcore.plugins.registry import get_registry
+from bpcore.testing.fresh_process import imported_by_listing, load_errors_offline
 
 TASK = "text-vectorisation"
 HUB_MODELS = {
@@ -55,17 +56,8 @@ def test_the_listed_details_describe_each_model():
     assert not get_registry().problems
 
 
-def test_listing_models_imports_neither_torch_nor_sentence_transformers(run_python):
-    code = """
-import sys, bpcore, bp_st
-from bpcore.models import AutoModel
-names = [row["name"] for row in AutoModel.list_models()]
-assert "all-minilm-l6-v2" in names, names
-heavy = [name for name in ("torch", "sentence_transformers", "transformers") if name in sys.modules]
-assert not heavy, heavy
-"""
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
+def test_listing_models_imports_neither_torch_nor_sentence_transformers():
+    assert imported_by_listing("bp_st", ["torch", "sentence_transformers", "transformers"]) == []
 
 
 def test_stmodel_is_exported_through_bpcore_models():
@@ -78,25 +70,13 @@ def test_stmodel_is_exported_through_bpcore_models():
     assert sorted(row["name"] for row in STModel.list_models()) == sorted(["all-minilm-l6-v2", *HUB_MODELS])
 
 
-def test_an_unreachable_hub_model_raises_model_load_error_naming_it(run_python):
-    # In a fresh process: huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported.
-    code = f"""
-import bpcore
-from bpcore.models import STModel
-for make in (lambda: STModel({HUB_MODELS["msmarco-distilroberta-base-v2"]!r}),
-             lambda: bpcore.TextVectorisation("multilingual-base")):
-    try:
-        make()
-    except bpcore.ModelLoadError as error:
-        print("ModelLoadError:", str(error).replace("\\n", " "))
-    else:
-        print("loaded")
-"""
-    result = run_python(code, HF_HUB_OFFLINE="1")
-    assert result.returncode == 0, result.stderr
-    direct, by_alias = [
-        line for line in result.stdout.splitlines() if line.startswith(("ModelLoadError", "loaded"))
-    ]
+def test_an_unreachable_hub_model_raises_model_load_error_naming_it():
+    direct, by_alias = load_errors_offline(
+        [
+            f"bpcore.models.STModel({HUB_MODELS['msmarco-distilroberta-base-v2']!r})",
+            'bpcore.TextVectorisation("multilingual-base")',
+        ]
+    )
     assert direct.startswith("ModelLoadError") and "msmarco-distilroberta-base-v2" in direct
     assert by_alias.startswith("ModelLoadError") and "distiluse-base-multilingual-cased-v2" in by_alias
     assert "local" in direct and "path" in direct
