@@ -18,6 +18,9 @@ import torch
 from core_helpers import TESTS_DIR
 from safetensors.torch import load_file
 
+# Two processes per test, each loading torch and a model: the slowest core tests.
+pytestmark = pytest.mark.slow
+
 SCRIPT = TESTS_DIR / "scale_script.py"
 ENV = {"ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "BPCORE_LOAD_PLUGINS": ""}
 

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EPOCHS = 3
 # 12 training images in batches of 4 and 1 validation batch: 4 steps an epoch; the 6th is in
 # epoch 2, after epoch 1's checkpoint (and after one more optimizer step the checkpoint lacks).
@@ -90,6 +92,7 @@ def outcome(folder: Path) -> tuple[dict, dict]:
     return history, load_file(str(folder / "weights.safetensors"))
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_in_a_new_process_to_the_same_weights_and_history(
     weights_file: Path, tmp_path: Path
 ) -> None:
