@@ -149,7 +149,7 @@ def test_run_qa_with_context(tiny_plugin, capsys):
         (["run", "text-classification", "some text", "--labels", "a", "b", "--top-k", "-1"], "input.top_k"),
         (["run", "text-vectorisation", "hello", "--model", "no-such-model"], "no-such-model"),
         (["run", "emotion", "hello", "--model", "tiny-text"], "does not support"),
-        (["run", "text-generation", "hello", "--set", "temperature=0"], "input.temperature"),
+        (["run", "text-generation", "hello", "--set", "temperature=-1"], "input.temperature"),
         (["run", "text-generation", "hello", "--set", "no_such_option=1"], "no_such_option"),
     ],
     ids=[

@@ -152,3 +152,17 @@ def test_cosine_similarity_of_task_vectors(tiny_plugin, seeded):
     assert bpcore.cosine_similarity(vectors[0], vectors[1]) == pytest.approx(1.0, abs=1e-5)
     both = bpcore.cosine_similarity(vectors[0], vectors[1:])
     assert len(both) == 2 and both[0] == pytest.approx(1.0, abs=1e-5) and both[1] < 0.99
+
+
+def test_lazily_opened_images_finetune_as_they_answer(tiny_plugin, image_files, seeded):
+    # Spec 3.4.6 passes PIL images; Image.open() is lazy, and checking one must not use up its file.
+    opened = {name: Image.open(image_files[name]) for name in ("red", "green", "blue")}
+    ic = bpcore.ImageClassification("tiny-image")
+    names = list(opened) * 3
+    history = ic.finetune(
+        {"images": [opened[name] for name in names], "labels": names}, validation_split=0.0, epochs=15, seed=0
+    )
+    assert history.train_loss[-1] < history.train_loss[0]
+    for name, image in opened.items():  # the caller's objects still work, and were learned
+        answer = ic(image)
+        assert max(answer, key=answer.get) == name

@@ -224,7 +224,9 @@ def test_inference_input_errors_name_the_item(tv, tc):
 def test_text_generation_options_are_checked(tiny_plugin):
     tg = bpcore.TextGeneration("tiny-t2t")
     with pytest.raises(bpcore.InputError, match=r"input\.temperature"):
-        tg("Once upon a time", temperature=0)
+        tg("Once upon a time", temperature=-0.1)  # 0 is the spec's "no randomness"
+    with pytest.raises(bpcore.InputError, match=r"input\.top_k"):
+        tg("Once upon a time", top_k=2.5)  # typed float by the spec, but a whole number
     with pytest.raises(bpcore.InputError, match=r"input\.min_length"):
         tg("Once upon a time", min_length=10, max_length=5)
     with pytest.raises(bpcore.InputTypeError, match=r"input\.max_length"):

@@ -123,12 +123,13 @@ def decode_view(view: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def check_image(value: Any, field: str = "image") -> None:
-    """Check an image is readable without decoding all its pixels (used before finetuning starts)."""
+    """Check an image is readable before finetuning starts: a file by verifying it without decoding its
+    pixels, the caller's own PIL image (perhaps opened lazily with ``Image.open``) by loading it."""
     image = _open(value, field)
     problem = _pixels_problem(image.size)
     if problem:
         raise InputError(problem, field=field)
-    if getattr(image, "fp", None) is None:  # an in-memory PIL image: check it is not closed
+    if image is value:  # the caller's own PIL image: verify() would use up its file, so load it
         try:
             image.load()
         except Exception as error:

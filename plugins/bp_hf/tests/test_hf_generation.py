@@ -109,6 +109,22 @@ def test_every_generation_keyword(model_name, request):
     assert short and longer.startswith(short) and len(longer) > len(short)
 
 
+@pytest.mark.parametrize("model_name", ["t5", "gpt2"])
+def test_the_specs_values_temperature_zero_and_a_float_top_k(model_name, request):
+    # Spec 3.4.8: temperature 0.0 is no randomness; top_k is typed float, and 0 is no limit.
+    tg = bpcore.TextGeneration(request.getfixturevalue(model_name))
+    greedy = tg(PROMPTS, max_length=6)
+    assert tg(PROMPTS, max_length=6, temperature=0.0) == greedy
+    assert tg(PROMPTS, max_length=6, temperature=0.0, do_sample=True, top_p=0.5) == greedy
+    assert tg(PROMPTS, max_length=6, top_k=0, do_sample=False) == greedy
+    sampled = tg(PROMPTS, max_length=6, top_k=5.0)
+    assert len(sampled) == len(PROMPTS) and all(isinstance(text, str) for text in sampled)
+    for options, field in (({"temperature": -0.5}, "temperature"), ({"top_k": 2.5}, "top_k")):
+        with pytest.raises(bpcore.InputError) as caught:
+            tg(PROMPTS[0], **options)
+        assert caught.value.problems[0][0] == f"input.{field}"
+
+
 def test_causal_generation_returns_only_the_continuation(gpt2):
     tg = bpcore.TextGeneration(gpt2)
     prompt = "sally lives in london and bob lives in paris"
@@ -127,7 +143,7 @@ def test_bad_generation_options_name_the_field():
 def test_bad_task_input_is_rejected_by_the_task_with_the_field_named(t5):
     tg = bpcore.TextGeneration(t5)
     with pytest.raises(bpcore.InputError, match="temperature"):
-        tg("hello", temperature=0)
+        tg("hello", temperature=-1.0)  # 0 is allowed: the spec's "no randomness"
     with pytest.raises(bpcore.InputError, match="top_p"):
         tg("hello", top_p=1.5)
     with pytest.raises(bpcore.InputError, match=r"text\[1\]"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
 
 from bpcore.errors import InputError
@@ -65,7 +67,8 @@ class TextGenerationInput:
     min_length: int | None = None
     max_length: int | None = None
     temperature: float | None = None
-    top_k: int | None = None
+    # Spec 3.4.8 types it float: a whole number is taken (5.0 is 5).
+    top_k: float | None = None
     top_p: float | None = None
     repetition_penalty: float | None = None
     length_penalty: float | None = None
@@ -79,8 +82,14 @@ class TextGenerationInput:
             value = getattr(self, field)
             if value is not None and value < (0 if field == "min_length" else 1):
                 raise InputError(f"must be positive, got {value}", field=f"{root}.{field}")
-        if self.temperature is not None and self.temperature <= 0:
-            raise InputError("must be above 0", field=f"{root}.temperature")
+        if self.temperature is not None and not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError("must be 0 (no randomness) or above", field=f"{root}.temperature")
+        if self.top_k is not None and not (
+            math.isfinite(self.top_k) and self.top_k >= 0 and self.top_k == int(self.top_k)
+        ):
+            raise InputError(
+                f"must be a whole number, 0 (no limit) or above, got {self.top_k}", field=f"{root}.top_k"
+            )
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise InputError("must be in (0, 1]", field=f"{root}.top_p")
         if self.min_length is not None and self.max_length is not None and self.min_length > self.max_length:

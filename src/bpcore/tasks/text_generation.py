@@ -44,7 +44,7 @@ class TextGeneration(Task):
         min_length: int | None = None,
         max_length: int | None = None,
         temperature: float | None = None,
-        top_k: int | None = None,
+        top_k: float | None = None,
         top_p: float | None = None,
         repetition_penalty: float | None = None,
         length_penalty: float | None = None,

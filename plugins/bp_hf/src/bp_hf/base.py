@@ -266,6 +266,7 @@ def generation_arguments(options: Mapping[str, Any], defaults: Mapping[str, Any]
             f"unknown generation option {unknown[0]!r}; options are {sorted(GENERATION_KEYWORDS)}",
             field=f"input.{unknown[0]}",
         )
+    options = _spec_values(options)
     arguments = dict(defaults)
     arguments.update({GENERATION_KEYWORDS[key]: value for key, value in options.items() if value is not None})
     generations = arguments.get("num_return_sequences", 1)
@@ -279,6 +280,19 @@ def generation_arguments(options: Mapping[str, Any], defaults: Mapping[str, Any]
         if generations > beams:
             arguments["num_beams"] = generations
     return arguments
+
+
+def _spec_values(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec 3.4.8's values as ``generate`` takes them: temperature 0 is no randomness, top_k 0 no limit."""
+    values = dict(options)
+    if values.get("temperature") == 0:
+        values.pop("temperature")
+        values["do_sample"] = False  # no randomness, whatever else asks for sampling
+    if values.get("top_k") is not None:
+        values["top_k"] = int(values["top_k"])
+        if values["top_k"] == 0:
+            values.pop("top_k")
+    return values
 
 
 class HFTextGenerationModel(HFModel):
