@@ -140,8 +140,7 @@ def check_image(value: Any, field: str = "image") -> None:
     except Exception as error:
         raise InputError(f"is a damaged image ({error})", field=field) from None
     finally:
-        if isinstance(value, str):
-            image.close()
+        image.close()  # opened here, from a path or base64
 
 
 def path_to_img(image: str | Sequence[str]) -> Any:

@@ -12,13 +12,17 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bpcore.testing.folder_checks import watching_opens
+# The kit's own watch: Python's audit events, and access times for native reads.
+from bpcore.testing.folder_checks import watching_opens as watching
+
+__all__ = ["edit_json", "reason", "watching"]
+
+# The kit's own watch (Python's audit events, and access times for native reads).
 
 
 def reason(error: BaseException, *folders: Path) -> str:
@@ -34,10 +38,3 @@ def edit_json(path: Path, change: Callable[[Any], None]) -> None:
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
-
-
-@contextlib.contextmanager
-def watching(folder: Path) -> Iterator[list[str]]:
-    """The paths under ``folder`` opened or listed while the block runs (Python's audit events, and access times)."""
-    with watching_opens(folder) as opened:
-        yield opened
