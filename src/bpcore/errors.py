@@ -52,6 +52,25 @@ class TaskNotSupportedError(BpcoreError, ValueError):
 class ModelLoadError(BpcoreError, OSError):
     """A model's files or weights could not be loaded (offline hub id, missing file, bad folder)."""
 
+    @classmethod
+    def for_path(
+        cls, label: str, path: str, error: BaseException, *, kind: str, needs: str, save_with: str
+    ) -> ModelLoadError:
+        """The error for a ``path`` that is neither a loadable local folder nor a hub id that downloads.
+
+        ``kind`` names what the folder should hold, ``needs`` its files, ``save_with`` the call
+        that writes such a folder where the hub is reachable.
+        """
+        import os
+
+        if os.path.isdir(path):
+            why = f"the folder {path} does not hold a loadable {kind}"
+            hint = f"check the folder: it needs {needs}"
+        else:
+            why = f"{path!r} is not a local folder, and it could not be downloaded from the Hugging Face hub (offline?)"
+            hint = f"pass the path of a local folder instead, written with {save_with} where the hub is reachable"
+        return cls(f"cannot load model {label!r}: {why}; {hint} ({type(error).__name__}: {error})")
+
 
 class UnsafeLoadError(BpcoreError, PermissionError):
     """Loading would unpickle data, which can run code: pass ``trust_pickle=True`` to allow it."""

@@ -92,13 +92,24 @@ def _open(value: Any, field: str) -> Image.Image:
 
 
 def load_image(value: Any, field: str = "image") -> Image.Image:
-    """Decode one image to an RGB PIL image; errors name ``field``."""
+    """Decode one image (a path, base64 or PIL image) to an RGB PIL image; errors name ``field``.
+
+    A plugin calls it on what a direct model call hands over; what a task hands over is
+    already an RGB image, which comes back as it is.
+
+    Example::
+
+        from bpcore.plugins import load_image
+
+        load_image("dog.png").size   # (width, height)
+    """
     image = _open(value, field)
     problem = _pixels_problem(image.size)
     if problem:
         raise InputError(problem, field=field)
     try:
-        return image.convert("RGB")
+        image.load()  # a lazily opened or damaged file fails here, inside the handlers below
+        return image if image.mode == "RGB" else image.convert("RGB")
     except ValueError as error:  # e.g. "Operation on closed image"
         raise InputError(f"cannot be read ({error})", field=field) from None
     except Exception as error:  # a damaged file fails while decoding, in many ways

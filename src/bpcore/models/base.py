@@ -9,16 +9,35 @@ import shutil
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import torch
 
 from bpcore.devices import resolve_device
-from bpcore.errors import BpcoreError, InputError, ModelLoadError, TaskNotSupportedError
+from bpcore.errors import BpcoreError, InputError, InputTypeError, ModelLoadError, TaskNotSupportedError
+from bpcore.models.direct import through_task_front
 from bpcore.naming import check_model_name
 from bpcore.saved_folder import SavedFolder
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 WEIGHTS_FILE = "model.safetensors"
+
+
+class ModelIdentity(TypedDict, total=False):
+    """What every model is told besides its own arguments; a family's constructor takes these as
+    ``**identity: Unpack[ModelIdentity]`` and passes them on to :class:`BaseModel`.
+
+    ``tasks`` and ``description`` default to the class's ``default_tasks`` and
+    ``default_description``; ``details`` (registry metadata such as ``num_classes``) to ``{}``.
+    """
+
+    name: str | None
+    description: str | None
+    tasks: Sequence[str] | None
+    details: Mapping[str, Any] | None
+    device: str | torch.device | None
 
 
 # The base is computed (torch's module metaclass, plain ``type`` today), which mypy cannot follow.
@@ -32,8 +51,9 @@ class _RecordsInitArguments(type(torch.nn.Module)):  # type: ignore[misc]
             bound = signature.bind(model, *args, **kwargs)
             arguments = dict(bound.arguments)
             arguments.pop("self", None)
-            extra = arguments.pop("kwargs", None) if "kwargs" in signature.parameters else None
-            arguments.update(extra or {})
+            for parameter in signature.parameters.values():
+                if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                    arguments.update(arguments.pop(parameter.name, None) or {})
             arguments.pop("device", None)
             model.__dict__["_init_arguments"] = arguments
         return model
@@ -74,6 +94,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
     #: Finetuning options the model trains best with (any of :class:`~bpcore.TrainingOptions`),
     #: e.g. ``{"warmup_steps": 10}``; a caller's own options win.
     finetune_defaults: ClassVar[Mapping[str, Any]] = {}
+    #: The tasks a model of this class serves, and its description, unless its constructor is told others.
+    default_tasks: ClassVar[Sequence[str]] = ()
+    default_description: ClassVar[str] = ""
     #: What the model computes with: here any callable (``None`` for a model that overrides
     #: ``__call__``). A family's class declares the type it keeps, e.g. ``model: PreTrainedModel``.
     model: Callable[..., Any] | None
@@ -81,25 +104,32 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
     def __init__(
         self,
         model: Callable[..., Any] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | torch.device | None = None,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
         super().__init__()
+        _check_identity(type(self), identity)
         self.model = model
+        name = identity.get("name")
         self.name = check_model_name(name) if name is not None else None
-        self.description = description or ""
-        self.tasks = list(tasks or [])
-        self.details = dict(details or {})
-        self.device = device
+        self.description = identity.get("description") or type(self).default_description
+        self.tasks = list(identity.get("tasks") or type(self).default_tasks)
+        self.details = dict(identity.get("details") or {})
+        self.device = identity.get("device")
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" in cls.__dict__:
+            # A direct call with one text or an image path answers as the task would (bpcore.models.direct).
+            cls.__call__ = through_task_front(cls.__dict__["__call__"])  # type: ignore[method-assign]
+
+    @through_task_front
     def __call__(self, task_input: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
         """``model(task_input, task=..., **options)``: the wrapped callable gets the input and the options.
 
         Typed loosely on purpose: each model declares the task options it takes (say
-        ``return_tensor``), and tasks pass only those their contract names.
+        ``return_tensor``), and tasks pass only those their contract names. Called directly (not
+        by a task) for a task it serves, the input may be a single item as in spec 3.4
+        (``model({"text": "hi"}, task="emotion")`` answers once); see :mod:`bpcore.models.direct`.
         """
         if self.model is None:
             raise TaskNotSupportedError(f"{type(self).__name__} implements no inference")
@@ -277,6 +307,16 @@ def _built_class(target: str) -> type | None:
     return built if isinstance(built, type) else None
 
 
+def _check_identity(cls: type[BaseModel], identity: Mapping[str, Any]) -> None:
+    unknown = sorted(set(identity) - set(ModelIdentity.__annotations__))
+    if unknown:
+        raise InputTypeError(
+            f"{cls.__name__} got an unexpected keyword argument {unknown[0]!r}; besides its own arguments "
+            f"a model takes {', '.join(ModelIdentity.__annotations__)}",
+            field=unknown[0],
+        )
+
+
 def _options_without_task(task: str | None = None, **options: Any) -> dict[str, Any]:
     # Binds like ``__call__(task_input, task=None, **options)``: the task is the caller's business.
     return options
@@ -310,28 +350,32 @@ class PathModel(BaseModel):
     Example::
 
         from transformers import AutoModelForPreTraining, AutoTokenizer
-        model = PathModel("t5-base", init_model=AutoModelForPreTraining.from_pretrained,
-                          init_tokenizer=AutoTokenizer.from_pretrained)
+        model = PathModel("t5-base", init_model=AutoModelForPreTraining, init_tokenizer=AutoTokenizer)
+
+    ``init_model`` and ``init_tokenizer`` are functions of the path, or classes with a
+    ``from_pretrained`` (as the spec passes them).
     """
 
     def __init__(
         self,
         model_path: str,
         init_model: Callable[[str], Any],
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
         tokenizer_path: str | None = None,
         init_tokenizer: Callable[[str], Any] | None = None,
-        device: str | torch.device | None = None,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
-        super().__init__(
-            None, name=name, description=description, tasks=tasks, details=details, device=device
-        )
+        super().__init__(None, **identity)
         self.model_path = model_path
         self.tokenizer_path = tokenizer_path or model_path
-        self.model = init_model(model_path)
-        self.tokenizer = init_tokenizer(self.tokenizer_path) if init_tokenizer is not None else None
+        self.model = _loader(init_model)(model_path)
+        self.tokenizer = _loader(init_tokenizer)(self.tokenizer_path) if init_tokenizer is not None else None
         if isinstance(self.model, torch.nn.Module):
             self.model.to(self.device)
+
+
+def _loader(init: Callable[[str], Any]) -> Callable[[str], Any]:
+    # A class with ``from_pretrained`` (transformers' Auto classes) loads through it, as the spec's
+    # ``PathModel("t5-base", init_model=AutoModelForPreTraining)`` expects; calling the class would
+    # try to build it from a path string.
+    from_pretrained = getattr(init, "from_pretrained", None)
+    return from_pretrained if isinstance(init, type) and callable(from_pretrained) else init

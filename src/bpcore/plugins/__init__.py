@@ -57,8 +57,9 @@ from bpcore.tasknames import (
 )
 
 if TYPE_CHECKING:
+    from bpcore.images import load_image
     from bpcore.label_scores import learned_label_answers, probabilities, ranked
-    from bpcore.models.base import BaseModel, PathModel
+    from bpcore.models.base import BaseModel, ModelIdentity, PathModel
     from bpcore.tasks.base import adamw
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "BpcoreError",
     "InputError",
     "InputTypeError",
+    "ModelIdentity",
     "ModelLoadError",
     "ModelProtocolError",
     "ModelSpec",
@@ -93,6 +95,7 @@ __all__ = [
     "hookimpl",
     "lazy_exports",
     "learned_label_answers",
+    "load_image",
     "probabilities",
     "ranked",
     "resolve_device",
@@ -102,9 +105,11 @@ __all__ = [
 # The names that need torch, and the module each comes from.
 _LAZY = {
     "BaseModel": "bpcore.models.base",
+    "ModelIdentity": "bpcore.models.base",
     "PathModel": "bpcore.models.base",
     "adamw": "bpcore.tasks.base",
     "learned_label_answers": "bpcore.label_scores",
+    "load_image": "bpcore.images",
     "probabilities": "bpcore.label_scores",
     "ranked": "bpcore.label_scores",
 }

@@ -29,6 +29,7 @@ from bpcore.errors import (
     TaskNotSupportedError,
     TrainingError,
 )
+from bpcore.models.direct import register_front
 from bpcore.schemas import structure
 from bpcore.training.options import TRAINING, ValidationSplit, check_options
 from bpcore.training.options import TrainingOptions as TrainingOptions  # the tasks' finetune keywords
@@ -81,6 +82,7 @@ class Task:
         if contract is not None:
             cls.task = contract.name
             cls.variants = {variant.name: variant for variant in contract.variants}
+            register_front(cls.task, cls)
 
     def __init__(self, model: Any = None, device: str | None = None) -> None:
         from bpcore.devices import resolve_device
@@ -125,6 +127,7 @@ class Task:
 
     # -- inference ------------------------------------------------------------------------
     def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
+        from bpcore.models.direct import task_call
         from bpcore.protocol import check_answers, describe_model, inference
 
         for key, value in model_kwargs.items():
@@ -137,7 +140,7 @@ class Task:
 
             payload["image"] = load_images(payload["image"], "input.image")
         plugin = self._spec.plugin if self._spec is not None else None
-        with inference(self.model):
+        with inference(self.model), task_call():
             try:
                 output = self.model(payload, task=self.task, **model_kwargs)
             except BpcoreError:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -11,13 +11,19 @@ import torch.nn.functional as F
 from bp_trigram.heads import LabelHead
 from bpcore.plugins import BaseModel, InputError
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.plugins import ModelIdentity
+
+
 TASKS = ["image-vectorisation", "image-classification"]
 #: The largest side images are resized to (pixels).
 MAX_IMAGE_SIZE = 1024
 
 
 def to_pixels(image: Any, size: int) -> torch.Tensor:
-    """An RGB PIL image (as bpcore hands them over) as a ``3×size×size`` tensor in [0, 1]."""
+    """An image (a task hands over RGB PIL images; a direct call may pass a path) as a ``3×size×size`` tensor in [0, 1]."""
     resized = image.resize((size, size))
     raw = torch.frombuffer(bytearray(resized.tobytes()), dtype=torch.uint8)
     return raw.reshape(size, size, 3).permute(2, 0, 1).float() / 255.0
@@ -39,16 +45,13 @@ class TinyConvModel(BaseModel):
     """
 
     optimal_batch_size = 16
+    default_tasks = TASKS
 
     def __init__(
         self,
         dim: int = 32,
         image_size: int = 32,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | None = None,
+        **identity: Unpack[ModelIdentity],
     ):
         # The size comes back from a saved config, which anyone may have edited: bound it here, where
         # it is used (a huge size would fail only at the first call, out of memory).
@@ -60,9 +63,7 @@ class TinyConvModel(BaseModel):
             raise InputError(
                 f"must be an integer from 4 to {MAX_IMAGE_SIZE}, got {image_size!r}", field="image_size"
             )
-        super().__init__(
-            None, name=name, description=description, tasks=tasks or TASKS, details=details, device=device
-        )
+        super().__init__(None, **identity)
         self.image_size = image_size
         self.conv1 = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
         self.conv2 = torch.nn.Conv2d(8, 16, kernel_size=3, padding=1)
@@ -87,10 +88,7 @@ class TinyConvModel(BaseModel):
 
     # -- finetuning ---------------------------------------------------------------------------
     def pre_finetuning(
-        self,
-        labels: Mapping[int, str] | None = None,
-        num_classes: int | None = None,
-        multi_label: bool = False,
+        self, labels: Mapping[int, str] | None = None, multi_label: bool = False, **_: Any
     ) -> None:
         if labels is not None:  # image-classification tells the labels; image-vectorisation nothing
             self.head.reset(labels, multi_label)

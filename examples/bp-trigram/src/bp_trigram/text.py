@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from bp_trigram.heads import LabelHead
 from bpcore.plugins import BaseModel
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.plugins import ModelIdentity
+
 
 TASKS = ["text-vectorisation", "text-classification"]
 
@@ -36,20 +42,15 @@ class TrigramTextModel(BaseModel):
     """
 
     optimal_batch_size = 32
+    default_tasks = TASKS
 
     def __init__(
         self,
         dim: int = 64,
         buckets: int = 4096,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | None = None,
+        **identity: Unpack[ModelIdentity],
     ):
-        super().__init__(
-            None, name=name, description=description, tasks=tasks or TASKS, details=details, device=device
-        )
+        super().__init__(None, **identity)
         self.buckets = buckets
         self.embedding = torch.nn.EmbeddingBag(buckets, dim, mode="mean")
         self.dropout = torch.nn.Dropout(0.1)

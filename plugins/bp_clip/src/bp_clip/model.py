@@ -29,7 +29,6 @@ from bpcore.plugins import (
     TEXT_VECTORISATION,
     BaseModel,
     InputError,
-    InputTypeError,
     ModelLoadError,
     SavedFolder,
     TaskNotSupportedError,
@@ -37,11 +36,13 @@ from bpcore.plugins import (
     check_weights,
     learned_label_answers,
     ranked,
-    resolve_device,
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from bp_clip.loading import OpenClipModel
+    from bpcore.plugins import ModelIdentity
 
 TASKS = [IMAGE_CLASSIFICATION, IMAGE_VECTORISATION, TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION]
 #: Images or texts per forward pass at inference.
@@ -86,6 +87,8 @@ class CLIP(BaseModel):
     """
 
     optimal_batch_size = 32
+    default_tasks = TASKS
+    default_description = "OpenCLIP model by OpenAI / LAION"
     model: OpenClipModel
 
     def __init__(
@@ -93,24 +96,13 @@ class CLIP(BaseModel):
         model_path: str | os.PathLike[str] | CheckedConfig = "ViT-B-32",
         pretrained: str | os.PathLike[str] | None = "openai",
         label_template: str = DEFAULT_LABEL_TEMPLATE,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | torch.device | None = None,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
         if "{}" not in label_template:
             raise InputError("must hold '{}' where the label goes", field="label_template")
-        target = resolve_device(device)
-        super().__init__(
-            None,
-            name=name,
-            description=description or "OpenCLIP model by OpenAI / LAION",
-            tasks=tasks or TASKS,
-            details=details,
-            device=target,
-        )
-        loaded = load_open_clip(model_path, pretrained, label=name or str(model_path), device=target)
+        super().__init__(None, **identity)
+        label = identity.get("name") or str(model_path)
+        loaded = load_open_clip(model_path, pretrained, label=label, device=self.device)
         self.model = loaded.model
         self.preprocess = loaded.preprocess
         self.tokenizer = loaded.tokenizer
@@ -156,9 +148,7 @@ class CLIP(BaseModel):
         outputs = []
         for start in range(0, len(images), INFERENCE_BATCH_SIZE):
             chunk = images[start : start + INFERENCE_BATCH_SIZE]
-            pixels = torch.stack(
-                [self.pixels(image, f"input.image[{start + i}]") for i, image in enumerate(chunk)]
-            )
+            pixels = torch.stack([self.pixels(image) for image in chunk])
             outputs.append(self.model.encode_image(pixels.to(self.device), normalize=True))
         return torch.cat(outputs) if outputs else torch.empty(0, self.vector_size, device=self.device)
 
@@ -214,13 +204,8 @@ class CLIP(BaseModel):
             tokens = F.pad(tokens, (0, self.context_length - tokens.shape[1]))
         return tokens
 
-    def pixels(self, image: Any, field: str = "image") -> torch.Tensor:
-        """open_clip's inference preprocessing of one decoded image: a ``[3, H, W]`` tensor."""
-        if not isinstance(image, Image.Image):
-            raise InputTypeError(
-                f"expected a decoded PIL image (bpcore decodes paths and base64 first), got {type(image).__name__}",
-                field=field,
-            )
+    def pixels(self, image: Image.Image) -> torch.Tensor:
+        """open_clip's inference preprocessing of one decoded image (bpcore decodes them): a ``[3, H, W]`` tensor."""
         return self.preprocess(image)
 
     # -- finetuning -----------------------------------------------------------------------
@@ -228,10 +213,7 @@ class CLIP(BaseModel):
         return task in TASKS
 
     def pre_finetuning(
-        self,
-        labels: Mapping[int, str] | None = None,
-        num_classes: int | None = None,
-        multi_label: bool = False,
+        self, labels: Mapping[int, str] | None = None, multi_label: bool = False, **_: Any
     ) -> None:
         """Before finetuning: for image classification, a head initialised from the labels' prompts."""
         self._label_cache.clear()
@@ -263,7 +245,7 @@ class CLIP(BaseModel):
         self.check_task(task)
         item: dict[str, Any] = {}
         if task != TEXT_VECTORISATION:
-            item["pixels"] = self.pixels(params["image"], "params.image")
+            item["pixels"] = self.pixels(params["image"])
         if task in (TEXT_VECTORISATION, IMAGE_TEXT_VECTORISATION):
             max_length = params.get("max_length")
             if max_length is not None and max_length > self.context_length:

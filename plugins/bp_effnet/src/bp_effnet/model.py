@@ -24,11 +24,13 @@ from bpcore.plugins import (
     check_int,
     learned_label_answers,
     probabilities,
-    resolve_device,
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from bp_effnet.weights import TimmClassifier
+    from bpcore.plugins import ModelIdentity
 
 #: The weights file inside a folder written by ``bpcore.save``.
 SAVED_WEIGHTS = "efficientnet.safetensors"
@@ -85,23 +87,20 @@ class EfficientNet(PathModel):
     weight_decay = 1e-4
     #: A linear learning-rate warm-up over the first 10 steps (the core's schedule; see the README).
     finetune_defaults: ClassVar[Mapping[str, Any]] = {"warmup_steps": 10}
+    default_tasks = (IMAGE_CLASSIFICATION,)
     model: TimmClassifier
 
     def __init__(
         self,
         model_path: str = "efficientnet-b0",
         init_model: Callable[[str], torch.nn.Module] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
-        device: str | torch.device | None = None,
         *,
         pretrained: bool | str | os.PathLike[str] = True,
         image_size: int | None = None,
         augment: bool = False,
         labels: Sequence[str] | None = None,
         multi_label: bool = False,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
         timm_name = resolve_timm_name(model_path)
         _check_image_size(image_size)
@@ -112,20 +111,16 @@ class EfficientNet(PathModel):
                 f"must be True, False or the path of a weights file, got {type(pretrained).__name__}",
                 field="pretrained",
             )
-        label = name or str(model_path)
+        label = identity.get("name") or str(model_path)
 
         def build(_: str) -> TimmClassifier:
             return _build_network(timm_name, pretrained, init_model, label)
 
-        super().__init__(
-            str(model_path),
-            init_model=build,
-            name=name,
-            description=description or f"EfficientNet ({timm_name}) for image classification",
-            tasks=tasks or [IMAGE_CLASSIFICATION],
-            details=details if details is not None else _default_details(str(model_path)),
-            device=resolve_device(device),
+        identity["description"] = (
+            identity.get("description") or f"EfficientNet ({timm_name}) for image classification"
         )
+        identity["details"] = _or_default(identity.get("details"), str(model_path))
+        super().__init__(str(model_path), init_model=build, **identity)
         self.timm_name = timm_name
         self.image_size = image_size
         self.augment = bool(augment)
@@ -175,7 +170,7 @@ class EfficientNet(PathModel):
     def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
         """A batch tensor of decoded RGB PIL images, with the inference transform."""
         transform = self.transform(training=False)
-        return torch.stack([transform(_rgb(image, f"input.image[{i}]")) for i, image in enumerate(images)])
+        return torch.stack([transform(image) for image in images])
 
     # -- inference ------------------------------------------------------------------------
     def __call__(
@@ -229,7 +224,7 @@ class EfficientNet(PathModel):
     def pre_finetuning(
         self,
         labels: Mapping[int, str] | None = None,
-        num_classes: int | None = None,
+        num_classes: int | None = None,  # the spec's second argument: checked against the labels
         multi_label: bool = False,
     ) -> None:
         """Replace the classifier with a fresh one for ``labels`` (``{index: label}``), via timm's ``reset_classifier``.
@@ -240,12 +235,11 @@ class EfficientNet(PathModel):
         if labels is None:
             return
         names = _check_labels([labels[index] for index in range(len(labels))], "labels")
-        num_classes = num_classes or len(names)
-        if num_classes != len(names):
+        if num_classes is not None and num_classes != len(names):
             raise InputError(f"{num_classes} classes for {len(names)} labels", field="num_classes")
         if names == self.labels and bool(multi_label) == self.multi_label:
             return
-        self.model.reset_classifier(num_classes)
+        self.model.reset_classifier(len(names))
         self.model.to(self.device)
         self.labels = names
         self.multi_label = bool(multi_label)
@@ -257,7 +251,7 @@ class EfficientNet(PathModel):
         (and always for validation) the inference transform.
         """
         self.check_task(task)
-        return self.transform(training=self.augment and self.training)(_rgb(params["image"], "params.images"))
+        return self.transform(training=self.augment and self.training)(params["image"])
 
     def training_step(self, batch: torch.Tensor, task: str = IMAGE_CLASSIFICATION) -> torch.Tensor:
         """Logits ``[batch, labels]``; the task applies cross-entropy or a sigmoid per label."""
@@ -394,20 +388,10 @@ def _build_network(
     return network
 
 
-def _default_details(model_path: str) -> dict[str, Any]:
+def _or_default(details: Mapping[str, Any] | None, model_path: str) -> Mapping[str, Any]:
+    if details is not None:
+        return details
     return catalogue_details(model_path) if model_path in TIMM_NAMES else {}
-
-
-def _rgb(image: Any, field: str) -> Image:
-    from PIL import Image as PILImage
-
-    if not isinstance(image, PILImage.Image):
-        # bpcore decodes every image (paths, base64) before it reaches a model.
-        raise InputTypeError(
-            f"expected a decoded PIL image (bpcore.images.load_image), got {type(image).__name__}",
-            field=field,
-        )
-    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _check_labels(labels: Any, field: str) -> list[str]:

@@ -24,7 +24,7 @@ from bpcore.plugins import lazy_exports
 
 if TYPE_CHECKING:
     from bp_hf.base import HFModel, HFTextGenerationModel
-    from bp_hf.generation import HFCausalLMTGModel, HFSeq2SeqTGModel
+    from bp_hf.generation import T5, HFCausalLMTGModel, HFSeq2SeqTGModel
     from bp_hf.nli import HFNLIModel
     from bp_hf.sequence_classification import HFSeqTCModel
     from bp_hf.t5_multitask import T5QASummaryEmotion
@@ -36,6 +36,7 @@ CLASS_MODULES = {
     "HFModel": "bp_hf.base",
     "HFTextGenerationModel": "bp_hf.base",
     "HFSeq2SeqTGModel": "bp_hf.generation",
+    "T5": "bp_hf.generation",
     "HFCausalLMTGModel": "bp_hf.generation",
     "HFNLIModel": "bp_hf.nli",
     "HFSeqTCModel": "bp_hf.sequence_classification",
@@ -46,6 +47,7 @@ __all__ = [
     "HFModel",
     "HFNLIModel",
     "HFSeq2SeqTGModel",
+    "T5",
     "HFSeqTCModel",
     "HFTextGenerationModel",
     "T5QASummaryEmotion",

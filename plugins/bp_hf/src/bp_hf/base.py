@@ -27,7 +27,7 @@ from bp_hf.loading import (
     save_pretrained,
     strict_weights,
 )
-from bpcore.plugins import InputError, InputTypeError, PathModel, SavedFolder, resolve_device
+from bpcore.plugins import InputError, InputTypeError, PathModel, SavedFolder
 
 #: Tokenizers without a real limit report a huge sentinel as their ``model_max_length``.
 UNLIMITED = 1_000_000
@@ -38,6 +38,9 @@ Encoding = dict[str, list[int]]
 
 if TYPE_CHECKING:
     from transformers import GenerationMixin
+    from typing_extensions import Unpack
+
+    from bpcore.plugins import ModelIdentity
 
     class GenerativeModel(PreTrainedModel, GenerationMixin):
         """A transformers model with ``generate`` (each such model class inherits both)."""
@@ -65,7 +68,6 @@ class HFModel(PathModel):
     #: loads the weights, the tasks its models serve unless told others, and the model loaded
     #: when no ``model_path`` is given (None: one must be given).
     auto_class: ClassVar[Any] = AutoModelForPreTraining
-    default_tasks: ClassVar[tuple[str, ...]] = ()
     default_model_path: ClassVar[str | None] = None
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
@@ -74,24 +76,19 @@ class HFModel(PathModel):
         self,
         model_path: str | os.PathLike[str] | None = None,
         tokenizer_path: str | os.PathLike[str] | None = None,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
         model_class: Any = None,
         tokenizer_class: Any = AutoTokenizer,
-        device: str | torch.device | None = None,
-        **model_kwargs: Any,
+        model_kwargs: Mapping[str, Any] | None = None,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
         model_path = model_path if model_path is not None else self.default_model_path
         if model_path is None:
             raise InputTypeError(f"{type(self).__name__} needs a model_path", field="model_path")
         model_class = model_class or self.auto_class
-        label = name or str(model_path)
-        target = resolve_device(device)
+        label = identity.get("name") or str(model_path)
 
         def init_model(path: str) -> Any:
-            return load_pretrained(model_class.from_pretrained, path, label, "model", **model_kwargs)
+            return load_pretrained(model_class.from_pretrained, path, label, "model", **(model_kwargs or {}))
 
         def init_tokenizer(path: str) -> Any:
             return load_tokenizer(tokenizer_class.from_pretrained, path, label)
@@ -99,13 +96,9 @@ class HFModel(PathModel):
         super().__init__(
             str(model_path),
             init_model=init_model,
-            name=name,
-            description=description,
-            tasks=tasks or list(self.default_tasks),
-            details=details,
             tokenizer_path=str(tokenizer_path) if tokenizer_path is not None else None,
             init_tokenizer=init_tokenizer,
-            device=target,
+            **identity,
         )
         self.check_loaded()
         # The whole module, not only the transformers model: tasks restore the mode they found.

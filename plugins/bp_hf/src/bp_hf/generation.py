@@ -92,6 +92,21 @@ class HFSeq2SeqTGModel(HFTextGenerationModel):
         return self.model(**batch).loss
 
 
+class T5(HFSeq2SeqTGModel):
+    """Google's T5 for text generation: its small version unless told another (``model_path``).
+
+    The spec's quick start, unchanged::
+
+        from bpcore.models import T5
+        from bpcore import TextGeneration
+
+        tg = TextGeneration(T5)
+        tg.finetune({"input_text": ["I liked it!", "Meh."], "output_text": ["positive", "negative"]})
+    """
+
+    default_model_path = "google-t5/t5-small"
+
+
 class HFCausalLMTGModel(HFTextGenerationModel):
     """A causal language model (GPT-2 family) for ``text-generation``, and finetuning for it.
 

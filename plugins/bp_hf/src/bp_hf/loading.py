@@ -109,16 +109,14 @@ def load_tokenizer(loader: Callable[..., Any], path: str, label: str) -> Any:
 
 
 def load_error(label: str, path: str, what: str, error: BaseException) -> ModelLoadError:
-    if Path(path).is_dir():
-        why = f"the folder {path} does not hold a loadable transformers {what}"
-        hint = "check the folder: it needs what save_pretrained writes (config.json, safetensors weights, tokenizer files)"
-    else:
-        why = f"{path!r} is not a local folder, and it could not be downloaded from the Hugging Face hub (offline?)"
-        hint = (
-            "pass the path of a local folder instead (model_path='/models/my-model'), written with "
-            "save_pretrained(folder) for both the model and its tokenizer where the hub is reachable"
-        )
-    return ModelLoadError(f"cannot load model {label!r}: {why}; {hint} ({type(error).__name__}: {error})")
+    return ModelLoadError.for_path(
+        label,
+        path,
+        error,
+        kind=f"transformers {what}",
+        needs="what save_pretrained writes (config.json, safetensors weights, tokenizer files)",
+        save_with="save_pretrained(folder) for both the model and its tokenizer",
+    )
 
 
 def save_pretrained(model: Any, tokenizer: Any, directory: Path) -> str:

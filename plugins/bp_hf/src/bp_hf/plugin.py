@@ -51,7 +51,7 @@ def _gpt2(
 def _t5(register: RegisterModel, name: str, hub_id: str, size: str, parameters: int) -> None:
     register(
         name=name,
-        factory="bp_hf.generation:HFSeq2SeqTGModel",
+        factory="bp_hf.generation:T5",
         tasks=[TEXT_GENERATION],
         finetunable=[TEXT_GENERATION],
         description=(

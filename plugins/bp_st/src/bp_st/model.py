@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from huggingface_hub.errors import HFValidationError
@@ -20,6 +20,12 @@ from bpcore.plugins import (
     SavedFolder,
     resolve_device,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from bpcore.plugins import ModelIdentity
+
 
 #: The subfolder of a saved bpcore model that holds the Sentence Transformers model.
 SAVED_FOLDER = "sentence-transformer"
@@ -49,21 +55,18 @@ class STModel(PathModel):
     """
 
     optimal_batch_size = 32
+    default_tasks = (TEXT_VECTORISATION,)
     model: SentenceTransformer
 
     def __init__(
         self,
         model_path: str | os.PathLike[str],
         init_model: Callable[..., SentenceTransformer] = SentenceTransformer,
-        name: str | None = None,
-        description: str | None = None,
-        tasks: Sequence[str] | None = None,
-        details: Mapping[str, Any] | None = None,
         max_length: int = 512,
-        device: str | torch.device | None = None,
+        **identity: Unpack[ModelIdentity],
     ) -> None:
         _check_length(max_length)
-        target = resolve_device(device)
+        target = resolve_device(identity.get("device"))
 
         def load(path: str) -> SentenceTransformer:
             try:
@@ -71,17 +74,10 @@ class STModel(PathModel):
                 # briefly hold the weights twice.
                 return init_model(path, device=str(target))
             except (OSError, HFValidationError) as error:
-                raise _load_error(name or path, path, error) from error
+                raise _load_error(identity.get("name") or path, path, error) from error
 
-        super().__init__(
-            str(model_path),
-            init_model=load,
-            name=name,
-            description=description,
-            tasks=tasks or [TEXT_VECTORISATION],
-            details=details,
-            device=target,
-        )
+        identity["device"] = target
+        super().__init__(str(model_path), init_model=load, **identity)
         self.max_length = max_length
         self.model.max_seq_length = max_length
 
@@ -185,13 +181,11 @@ def _check_length(max_length: Any) -> int:
 
 
 def _load_error(label: str, path: str, error: BaseException) -> ModelLoadError:
-    if Path(path).is_dir():
-        why = f"the folder {path} does not hold a loadable Sentence Transformers model"
-        hint = "check the folder (it needs modules.json or a transformers config and weights)"
-    else:
-        why = f"{path!r} is not a local folder, and it could not be downloaded from the Hugging Face hub (offline?)"
-        hint = (
-            "pass the path of a local copy instead, e.g. STModel('/models/my-model') with a folder written by "
-            "SentenceTransformer(hub_id).save(folder) where the hub is reachable"
-        )
-    return ModelLoadError(f"cannot load model {label!r}: {why}; {hint} ({type(error).__name__}: {error})")
+    return ModelLoadError.for_path(
+        label,
+        path,
+        error,
+        kind="Sentence Transformers model",
+        needs="modules.json or a transformers config and weights",
+        save_with="SentenceTransformer(hub_id).save(folder)",
+    )
