@@ -11,15 +11,9 @@ import torch
 from tiny_models import TinyTextModel
 
 import bpcore
-from bpcore.testing.folders import reason
+from bpcore.testing.folders import edit_model_config, reason
 
 TEXTS = ["a first text", "and a second one"]
-
-
-def edit_model_config(folder: Path, **changes) -> None:
-    config = json.loads((folder / "config.json").read_text())
-    config["model"].update(changes)
-    (folder / "config.json").write_text(json.dumps(config))
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 
 EPOCHS = 3
+#: The run's options: every run (uninterrupted, killed, resumed) trains the same way.
+RUN = {"epochs": EPOCHS, "batch_size": 4, "validation_split": 0.25, "seed": 5, "early_stopping_epochs": 0}
 # 12 training images in batches of 4 and 1 validation batch: 4 steps an epoch; the 6th is in
 # epoch 2, after epoch 1's checkpoint (and after one more optimizer step the checkpoint lacks).
 DIE_AT_STEP = 6
@@ -53,11 +55,7 @@ def finetune(
     images, labels = single_label_data(6, seed=1)
     history = bpcore.ImageClassification(model).finetune(
         {"images": images[:16], "labels": labels[:16]},
-        epochs=EPOCHS,
-        batch_size=4,
-        validation_split=0.25,
-        seed=5,
-        early_stopping_epochs=0,
+        **RUN,
         progress=False,
         checkpoint_dir=checkpoint_dir,
         resume=resume,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,7 @@ import torch
 from tiny_effnet import IMAGE_SIZE, TIMM_MODEL
 
 import bpcore
-from bpcore.testing.folders import reason
-
-
-def edit_model_config(folder: Path, **changes) -> None:
-    config = json.loads((folder / "config.json").read_text())
-    config["model"].update(changes)
-    (folder / "config.json").write_text(json.dumps(config))
+from bpcore.testing.folders import edit_model_config, reason
 
 
 @pytest.fixture

@@ -85,17 +85,8 @@ def test_a_batch_gives_the_same_greedy_answers_as_single_calls(model_name, reque
 def test_every_generation_keyword(model_name, request):
     model = request.getfixturevalue(model_name)
     tg = bpcore.TextGeneration(model)
-    sampled = tg(
-        PROMPTS,
-        min_length=4,
-        max_length=6,
-        temperature=0.7,
-        top_k=20,
-        top_p=0.9,
-        repetition_penalty=1.2,
-        do_sample=True,
-        num_generations=3,
-    )
+    sampling = {"temperature": 0.7, "top_k": 20, "top_p": 0.9, "repetition_penalty": 1.2, "do_sample": True}
+    sampled = tg(PROMPTS, min_length=4, max_length=6, num_generations=3, **sampling)
     assert len(sampled) == 3 and all(len(generations) == 3 for generations in sampled)
     assert all(isinstance(text, str) for generations in sampled for text in generations)
     # Several generations without sampling come from a beam search: distinct, and repeatable.

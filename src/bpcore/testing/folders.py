@@ -20,7 +20,7 @@ from typing import Any
 # The kit's own watch: Python's audit events, and access times for native reads.
 from bpcore.testing.folder_checks import watching_opens as watching
 
-__all__ = ["edit_json", "reason", "watching"]
+__all__ = ["edit_json", "edit_model_config", "reason", "watching"]
 
 # The kit's own watch (Python's audit events, and access times for native reads).
 
@@ -38,3 +38,8 @@ def edit_json(path: Path, change: Callable[[Any], None]) -> None:
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
+
+
+def edit_model_config(folder: Path, **changes: Any) -> None:
+    """Change the ``model`` section of a saved folder's config.json, as a hand-edited folder would."""
+    edit_json(Path(folder) / "config.json", lambda config: config["model"].update(changes))
