@@ -211,6 +211,20 @@ class Registry:
         best_tier = min(_tier_of_spec(spec) for spec in candidates)
         return next(spec for spec in candidates if _tier_of_spec(spec) == best_tier)
 
+    def finetune_default_for(self, task: str) -> ModelSpec | None:
+        """Where finetuning starts when the task's default cannot be finetuned and the user chose no model.
+
+        A model declaring ``default_finetune_for`` the task, else any finetunable one (the
+        plugins' tiers first); None when no installed model can be finetuned for the task.
+        """
+        check_task(task)
+        candidates = [spec for spec in self.list_models(task) if task in spec.finetunable]
+        pool = [spec for spec in candidates if task in spec.default_finetune_for] or candidates
+        if not pool:
+            return None
+        best_tier = min(_tier_of_spec(spec) for spec in pool)
+        return next(spec for spec in pool if _tier_of_spec(spec) == best_tier)
+
     def resolve(
         self, name: str, task: str | None = None, aliases: Mapping[str, str] | None = None
     ) -> ModelSpec:

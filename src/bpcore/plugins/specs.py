@@ -59,6 +59,11 @@ class ModelSpec:
     aliases: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict, converter=_aliases)
     finetunable: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, validator=_check_tasks)
     default_for: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str, validator=_check_tasks)
+    #: Tasks this model is the starting point for when the task's default cannot be finetuned
+    #: (spec 2.3.2: ``TextClassification().finetune(params)`` sets up a finetunable model).
+    default_finetune_for: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple_of_str, validator=_check_tasks
+    )
     init_kwargs: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     details: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
     plugin: str | None = None
@@ -70,6 +75,12 @@ class ModelSpec:
                 raise InputError(
                     f"{sorted(extra)} are not among the model's tasks {list(self.tasks)}", field=field
                 )
+        extra = set(self.default_finetune_for) - set(self.finetunable)
+        if extra:
+            raise InputError(
+                f"{sorted(extra)} are not among the tasks the model can be finetuned for {list(self.finetunable)}",
+                field="default_finetune_for",
+            )
         for alias, tasks in self.aliases.items():
             if not NAME_PATTERN.match(alias):
                 raise InputError(f"{alias!r} is not a valid alias", field="aliases")
@@ -85,6 +96,7 @@ class ModelSpec:
             "tasks": list(self.tasks),
             "finetunable": list(self.finetunable),
             "default_for": list(self.default_for),
+            "default_finetune_for": list(self.default_finetune_for),
             "aliases": sorted(self.aliases),
             "details": dict(self.details),
             "plugin": self.plugin,

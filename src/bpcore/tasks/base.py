@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -90,6 +91,7 @@ class Task:
         resolve_device(device)  # a device that does not exist here is an InputError naming ``device``
         self.device = device
         self.model = self._resolve_model(model, device)
+        self._chose_model = model is not None
 
     def __repr__(self) -> str:
         return (
@@ -183,6 +185,7 @@ class Task:
         from bpcore.training.options import LOOP, check_validation_split, split_options, with_model_defaults
 
         name, chosen = self._variant(variant)
+        self._take_finetunable_default()
         arguments = with_model_defaults(arguments, getattr(self.model, "finetune_defaults", {}))
         options, task_options = split_options(arguments)
         task_options = self._options(task_options)
@@ -205,6 +208,25 @@ class Task:
                 **parts,
                 **loop_options,
             )
+
+    def _take_finetunable_default(self) -> None:
+        """A default that cannot be finetuned gives way to the task's finetunable default; a chosen model never does."""
+        from bpcore.models.auto import resolve_model
+        from bpcore.plugins.registry import get_registry, qualified_name, user_defaults
+        from bpcore.training.history import BpcoreWarning
+
+        if self._chose_model or self.task in user_defaults() or self._can_finetune():
+            return
+        spec = get_registry().finetune_default_for(self.task)
+        if spec is None:
+            return  # _check_finetunable says which models could be
+        current = getattr(self.model, "name", None) or type(self.model).__name__
+        warnings.warn(
+            f"{current}, the default for {self.task}, cannot be finetuned: finetuning {spec.name} instead",
+            BpcoreWarning,
+            stacklevel=4,
+        )
+        self.model, self._spec = resolve_model(qualified_name(spec), task=self.task, device=self.device)
 
     def _check_finetunable(self) -> None:
         if not self._can_finetune():

@@ -205,6 +205,8 @@ def _classifiers(register: RegisterModel) -> None:
         factory="bp_hf.sequence_classification:HFSeqTCModel",
         tasks=[TEXT_CLASSIFICATION],
         finetunable=[TEXT_CLASSIFICATION],
+        # Spec 2.3.2: TextClassification().finetune(params) starts from it (the zero-shot default cannot be finetuned).
+        default_finetune_for=[TEXT_CLASSIFICATION],
         description="XLNet (base, cased), to finetune as a text classifier on your own labels.",
         init_kwargs={"model_path": "xlnet/xlnet-base-cased"},
         details={
