@@ -87,3 +87,12 @@ def test_the_base_model_docstring_example_runs():
         namespace["bpcore"].Emotion(namespace["Shouter"](tasks=["emotion"]))(["calm", "fine"])
         == ["anger"] * 2
     )
+
+
+def test_every_hook_is_documented():
+    from bpcore.plugins import hookspecs
+
+    hooks = (ROOT / "docs" / "plugins" / "hooks.md").read_text()
+    for name in dir(hookspecs):
+        if name.startswith("register_"):
+            assert f"## `{name}(register)`" in hooks, name

@@ -123,6 +123,12 @@ def _plugins(args: argparse.Namespace) -> int:
                 "version": info.version,
                 "first_party": info.first_party,
                 "models": counts.get(info.name, 0),
+                "folder_formats": [f.description for f in registry.folder_formats if f.plugin == info.name],
+                "module_paths": sorted(
+                    f"bpcore.models.{path}"
+                    for path, claims in registry.module_aliases.items()
+                    if claims[0].plugin == info.name
+                ),
                 "error": info.error,
                 "problems": problems,
             }
@@ -138,6 +144,8 @@ def _plugins(args: argparse.Namespace) -> int:
         )
         status = f"FAILED: {row['error']}" if row["error"] else f"{row['models']} models"
         print(f"{row['name']:<12} {source:<24} {status}")
+        for description in row["folder_formats"]:  # the plain model folders it loads (bpcore.load(path))
+            print(f"{'':<12} loads: {description}")
         for problem in row["problems"]:
             print(f"{'':<12} problem: {problem}")
     return 0

@@ -473,22 +473,71 @@ def model_class(class_path: str, trust_code: bool = False) -> type[BaseModel]:
     return cls
 
 
+def find_model_path(name_or_path: str | os.PathLike[str]) -> Path | None:
+    """What a name or path given to :func:`load` means: a saved model (:func:`find_saved_model`), else an existing path.
+
+    An existing path that is no bpcore-saved folder may be a plain model folder or file that a
+    plugin recognises (:mod:`bpcore.model_folders`).
+    """
+    saved = find_saved_model(name_or_path)
+    if saved is not None:
+        return saved
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        return None
+    if isinstance(name_or_path, str) and NAME_PATTERN.match(name_or_path):
+        warnings.warn(
+            f"no model is saved as {name_or_path!r}; loading ./{name_or_path} in the current directory",
+            UserWarning,
+            stacklevel=3,
+        )
+    return path
+
+
+def saved_by_bpcore(path: Path) -> bool:
+    """Whether ``path`` is a folder whose ``config.json`` is bpcore's: a JSON object naming a model class.
+
+    Such a folder is loaded (and refused, if broken) as bpcore saved it; any other path is a
+    plain model folder for the plugins to recognise.
+    """
+    config_path = path / CONFIG_FILE
+    try:
+        if not stat.S_ISREG(config_path.lstat().st_mode) or config_path.stat().st_size > MAX_CONFIG_BYTES:
+            return False
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(config, dict) and ("class" in config or "format_version" in config)
+
+
 def load(
     name_or_path: str | os.PathLike[str],
     device: str | None = None,
     *,
     trust_pickle: bool = False,
     trust_code: bool = False,
+    task: str | None = None,
 ) -> Any:
     """Load a model saved with :func:`save`, by name (under :func:`home`) or by path.
 
     The folder is untrusted: its model class must be registered by an installed plugin
     (``trust_code=True`` allows any importable class), and a pickle-only folder needs
     ``trust_pickle=True``, because unpickling runs code.
+
+    A plain model folder or file that an installed plugin recognises loads too, by the same
+    rules (e.g. a folder ``save_pretrained`` or ``SentenceTransformer.save`` wrote; ``bpcore
+    plugins`` lists the formats). ``task`` decides when two plugins recognise it.
+
+    Example::
+
+        model = bpcore.load("my-model")
+        t5 = bpcore.load("/models/t5-small", task="summarisation")   # a save_pretrained folder
     """
-    folder = find_saved_model(name_or_path)
+    folder = find_model_path(name_or_path)
     if folder is None:
         raise ModelNotFoundError(f"no saved model at {str(name_or_path)!r} (nor under {home()})")
+    if not saved_by_bpcore(folder):
+        return load_plain(folder, device=device, task=task, trust_code=trust_code)
     check_folder(folder)
     config = _read_config(folder)
     saved = SavedFolder(folder)
@@ -509,23 +558,69 @@ def load(
             model.to(device)
         return ready_for_inference(model)
     cls = model_class(config["class"], trust_code=trust_code)
+    model = _from_saved(cls, saved, config["model"], config["class"], device)
+    return _with_identity(
+        model, config.get("name"), config.get("description"), config.get("tasks"), config.get("details")
+    )
+
+
+def load_plain(
+    path: Path, device: str | None = None, *, task: str | None = None, trust_code: bool = False
+) -> Any:
+    """Load a plain model folder (or file) that a plugin recognises, as :func:`load` loads a saved folder."""
+    from bpcore.model_folders import recognise
+
+    recognised = recognise(path, task, why_not_saved=_why_not_saved(path))
+    if path.is_dir():
+        check_folder(path)
+    cls = model_class(recognised.model_class, trust_code=trust_code)
+    model = _from_saved(cls, SavedFolder(recognised.root), recognised.config, recognised.model_class, device)
+    name = recognised.name or _name_from(path)
+    return _with_identity(model, name, recognised.description, recognised.tasks, recognised.details)
+
+
+def _why_not_saved(path: Path) -> str:
+    if not path.is_dir():
+        return "it is a file"
+    if not (path / CONFIG_FILE).exists():
+        return f"it has no {CONFIG_FILE}"
+    try:
+        _read_config(path)
+    except ModelLoadError as error:
+        return str(error)
+    return f"its {CONFIG_FILE} is another library's"
+
+
+def _name_from(path: Path) -> str | None:
+    """A model name made from the folder's (or file's) name, if one can be: errors and saves name the model by it."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower() if path.is_file() else path.name.lower()).strip("-")
+    return name[:100] if NAME_PATTERN.match(name[:100]) else None
+
+
+def _from_saved(
+    cls: type[BaseModel], saved: SavedFolder, model_config: Any, class_path: str, device: str | None
+) -> Any:
+    folder = saved.path
     try:
         # The model reads its files through ``saved``, which hands out only what lies inside the folder.
-        model = cls.from_saved(saved, config["model"], device=device)
+        return cls.from_saved(saved, model_config, device=device)
     except InputError as error:  # a constructor refusing a value the folder holds: the folder is bad
         raise ModelLoadError(f"{folder} holds a value its model refuses: {error}") from None
     except BpcoreError:
         raise
     except Exception as error:  # whatever the model's files hold, the caller gets one error type
         raise ModelLoadError(
-            f"{folder} could not be loaded as {config['class']}: {type(error).__name__}: {error}"
+            f"{folder} could not be loaded as {class_path}: {type(error).__name__}: {error}"
         ) from None
     except BaseException as error:
         if type(error).__name__ != "PanicException":  # a Rust library (tokenizers, safetensors) panicking
             raise
-        raise ModelLoadError(f"{folder} could not be loaded as {config['class']}: {error}") from None
-    model.name = config.get("name") or model.name
-    model.description = config.get("description", model.description)
-    model.tasks = list(config.get("tasks") or model.tasks)
-    model.details = dict(config.get("details") or model.details)
+        raise ModelLoadError(f"{folder} could not be loaded as {class_path}: {error}") from None
+
+
+def _with_identity(model: Any, name: Any, description: Any, tasks: Any, details: Any) -> Any:
+    model.name = name or model.name
+    model.description = description if description is not None else model.description
+    model.tasks = list(tasks or model.tasks)
+    model.details = dict(details or model.details)
     return ready_for_inference(model)

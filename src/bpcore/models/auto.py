@@ -20,7 +20,8 @@ def resolve_model(
     """The model a name stands for, and its spec when it comes from the registry.
 
     ``None`` is the task's default; registered names and aliases come first, then models saved
-    by name under ``$BPCORE_HOME`` or at a path.
+    by name under ``$BPCORE_HOME`` or at a path, then a plain model folder or file at a path
+    that a plugin recognises (:mod:`bpcore.model_folders`; ``task`` decides between plugins).
     """
     registry = get_registry()
     if name is None:
@@ -31,12 +32,12 @@ def resolve_model(
         try:
             spec = registry.resolve(name, task=task, aliases=aliases)
         except ModelNotFoundError:
-            from bpcore.saving import find_saved_model, load
+            from bpcore.saving import find_model_path, load
 
-            saved = find_saved_model(name)
-            if saved is None:
+            path = find_model_path(name)
+            if path is None:
                 raise
-            return load(saved, device=device), None
+            return load(path, device=device, task=task), None
     return ready_for_inference(spec.load(device=device)), spec
 
 

@@ -175,6 +175,30 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
             getattr(self, "training_step", None)
         )
 
+    def finetune(self, params: Any, *args: Any, task: str | None = None, **options: Any) -> Any:
+        """Spec 6.11: finetune this model for ``task`` as the task's own ``finetune`` does; returns its history.
+
+        ``task`` may be left out when the model serves one task; the other arguments are the
+        task's (``validation_split``, ``epochs``, ``variant``...).
+
+        Example::
+
+            model.finetune({"texts": ["good", "bad"], "labels": ["pos", "neg"]}, task="text-classification")
+        """
+        from bpcore.models.direct import front_for
+
+        return front_for(task or self._only_task())(self).finetune(params, *args, **options)
+
+    def _only_task(self) -> str:
+        if len(self.tasks) != 1:
+            label = self.name or type(self).__name__
+            raise InputError(
+                f"{label} serves {list(self.tasks) or 'no tasks'}: name the one to finetune for, "
+                "e.g. model.finetune(params, task=...)",
+                field="task",
+            )
+        return self.tasks[0]
+
     def num_parameters(self) -> int:
         return sum(parameter.numel() for parameter in self.parameters())
 

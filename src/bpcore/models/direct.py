@@ -29,6 +29,16 @@ def register_front(task: str, front: Callable[[Any], Callable[..., Any]]) -> Non
     _FRONTS[task] = front
 
 
+def front_for(task: str) -> Any:
+    """The task class registered for ``task`` (``bpcore.tasks`` registers all nine on import)."""
+    try:
+        return _FRONTS[task]
+    except KeyError:
+        raise InputError(
+            f"unknown task {task!r}; tasks are {', '.join(sorted(_FRONTS))}", field="task"
+        ) from None
+
+
 @contextmanager
 def task_call() -> Iterator[None]:
     """Mark model calls made by a task: their input is already batched and checked."""

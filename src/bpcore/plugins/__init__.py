@@ -34,6 +34,7 @@ from bpcore.errors import (
 )
 from bpcore.plugins.hookspecs import hookimpl
 from bpcore.plugins.specs import ModelSpec, RegisterClass, RegisterModel
+from bpcore.quiet import BarSwitch, quiet
 from bpcore.saved_folder import (
     PATH_KEY,
     SavedFolder,
@@ -74,6 +75,7 @@ __all__ = [
     "TEXT_CLASSIFICATION",
     "TEXT_GENERATION",
     "TEXT_VECTORISATION",
+    "BarSwitch",
     "BaseModel",
     "BpcoreError",
     "InputError",
@@ -97,6 +99,7 @@ __all__ = [
     "learned_label_answers",
     "load_image",
     "probabilities",
+    "quiet",
     "ranked",
     "resolve_device",
     "safetensors_header",

@@ -1,16 +1,21 @@
 """The model registry: what the loaded plugins declare, resolved by name, alias or task.
 
-Listing models imports neither torch nor any model library (see :mod:`bpcore.plugins.specs`).
+Besides models it holds the module paths plugins give their modules under ``bpcore.models``
+and the model folder formats they recognise. Listing models imports neither torch nor any
+model library (see :mod:`bpcore.plugins.specs`).
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import os
+import pkgutil
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -22,7 +27,7 @@ from bpcore.errors import (
     TaskNotSupportedError,
 )
 from bpcore.plugins import manager
-from bpcore.plugins.specs import ModelSpec
+from bpcore.plugins.specs import ALIAS_PATH, MODULE_NAME, FolderFormat, ModelSpec, ModuleAlias
 from bpcore.tasknames import INSTALL_HINTS, TASKS
 
 
@@ -62,6 +67,10 @@ class Registry:
         self._names: dict[str, _Claim] = {}
         self._aliases: dict[tuple[str, str], _Claim] = {}
         self._defaults: dict[str, _Claim] = {}
+        #: ``bpcore.models.<path>`` → the plugin module(s) claiming it (several only when ambiguous).
+        self.module_aliases: dict[str, tuple[ModuleAlias, ...]] = {}
+        #: The folder formats plugins recognise, the better tier first.
+        self.folder_formats: list[FolderFormat] = []
 
     # -- building ---------------------------------------------------------------------------
     def _claim(
@@ -132,7 +141,45 @@ class Registry:
         for task in spec.default_for:
             self._claim(self._defaults, task, qualified, tier, plugin, f"the default for {task}")
 
+    def add_module_alias(self, alias: ModuleAlias) -> None:
+        """Claim ``bpcore.models.<alias.path>``; a path two plugins claim is decided as model names are."""
+        current = self.module_aliases.get(alias.path)
+        if current is None:
+            self.module_aliases[alias.path] = (alias,)
+            return
+        if any(claim.plugin == alias.plugin for claim in current):
+            if all(claim.target != alias.target for claim in current):
+                self.problems.append(
+                    RegistryProblem(
+                        alias.plugin, f"module path {alias.module_name} is registered twice; kept the first"
+                    )
+                )
+            return
+        first = current[0]
+        if alias.tier == manager.TIER_INSTALLED and first.tier == alias.tier:
+            self.module_aliases[alias.path] = (*current, alias)
+            owners = ", ".join(f"{claim.target} ({claim.plugin})" for claim in (*current, alias))
+            self.problems.append(
+                RegistryProblem(
+                    alias.plugin,
+                    f"module path {alias.module_name} is also claimed by {first.plugin}: it is now ambiguous; "
+                    f"import the plugins' own modules ({owners})",
+                )
+            )
+            return
+        self.problems.append(
+            RegistryProblem(
+                alias.plugin,
+                f"module path {alias.module_name} already means {first.target!r} (plugin {first.plugin}), which "
+                f"keeps it; this plugin's module stays importable as {alias.target}",
+            )
+        )
+
     # -- queries ----------------------------------------------------------------------------
+    def module_alias(self, path: str) -> tuple[ModuleAlias, ...]:
+        """The module(s) ``bpcore.models.<path>`` stands for: none, one, or several when ambiguous."""
+        return self.module_aliases.get(path, ())
+
     def list_models(
         self, task: str | None = None, pattern: str | None = None, plugin: str | None = None
     ) -> list[ModelSpec]:
@@ -370,6 +417,8 @@ def _build_registry() -> Registry:
 
     _call_hook("register_models", registry, model_register)
     _call_hook("register_model_classes", registry, class_register)
+    _call_hook("register_module_aliases", registry, lambda plugin: _alias_register(registry, plugin))
+    _call_hook("register_folder_formats", registry, lambda plugin: _format_register(registry, plugin))
     registry.classes.update(
         {
             name: target
@@ -378,6 +427,46 @@ def _build_registry() -> Registry:
         }
     )
     return registry
+
+
+@functools.cache
+def _core_model_modules() -> frozenset[str]:
+    """The modules and packages of ``bpcore.models`` itself (found on disk: importing them here would be circular)."""
+    folder = Path(__file__).resolve().parents[1] / "models"
+    return frozenset(module.name for module in pkgutil.iter_modules([str(folder)]))
+
+
+def _alias_register(registry: Registry, plugin_name: str) -> Callable[..., None]:
+    def register(path: str, target: str, /) -> None:
+        if not isinstance(path, str) or not ALIAS_PATH.fullmatch(path):
+            why = "is not a module path (lowercase identifiers joined by dots, e.g. 'clip.model')"
+        elif not isinstance(target, str) or not MODULE_NAME.fullmatch(target):
+            why = f"points at {target!r}, which is not a module name ('package.module')"
+        elif path.split(".")[0] in _core_model_modules():
+            why = "is a module of bpcore itself, which always wins"
+        else:
+            alias = ModuleAlias(path, target, plugin_name, _tier_of_plugin(plugin_name))
+            registry.add_module_alias(alias)
+            return
+        registry.problems.append(RegistryProblem(plugin_name, f"module path {path!r} {why}; ignored"))
+
+    return register
+
+
+def _format_register(registry: Registry, plugin_name: str) -> Callable[..., None]:
+    def register(*, name: str, recognise: str, description: str) -> None:
+        try:
+            if not isinstance(name, str) or not name or not isinstance(description, str):
+                raise InputError("name and description must be non-empty strings", field="name")
+            registry.folder_formats.append(
+                FolderFormat(name, recognise, description, plugin_name, _tier_of_plugin(plugin_name))
+            )
+        except InputError as error:
+            registry.problems.append(
+                RegistryProblem(plugin_name, f"malformed folder format {name!r}: {error}")
+            )
+
+    return register
 
 
 def _factory_classes(specs: Iterable[ModelSpec]) -> Iterator[tuple[str, str]]:
@@ -394,16 +483,30 @@ def _factory_classes(specs: Iterable[ModelSpec]) -> Iterator[tuple[str, str]]:
 
 _lock = threading.Lock()
 _cached: tuple[int, Registry] | None = None
+_here = threading.local()
 
 
 def get_registry() -> Registry:
     """The registry for the plugins loaded now (rebuilt when a plugin is added or removed)."""
     global _cached
     with _lock:
-        current = manager.generation()
-        if _cached is None or _cached[0] != current:
-            _cached = (current, _build_registry())
-        return _cached[1]
+        _here.building = True
+        try:
+            current = manager.generation()
+            if _cached is None or _cached[0] != current:
+                _cached = (current, _build_registry())
+            return _cached[1]
+        finally:
+            _here.building = False
+
+
+def building_here() -> bool:
+    """Whether this thread is loading plugins or building the registry now.
+
+    The import hook of ``bpcore.models`` aliases asks it: a plugin importing an unknown
+    ``bpcore.models.<name>`` while it loads must not wait for the registry it is part of.
+    """
+    return bool(getattr(_here, "building", False))
 
 
 def register_plugin(plugin: Any, name: str | None = None) -> str:

@@ -1,12 +1,14 @@
-"""What a plugin declares: a :class:`ModelSpec` per model, and the ``register`` callables its hooks get.
+"""What a plugin declares: a :class:`ModelSpec` per model, module paths (:class:`ModuleAlias`),
+folder formats (:class:`FolderFormat`), and the ``register`` callables its hooks get.
 
 Plain metadata: nothing here imports torch or a model library. A spec's ``factory``
-(``"module:attr"``) is imported only when the model is loaded.
+(``"module:attr"``), an alias's target module and a format's recogniser are imported only when used.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
@@ -150,3 +152,49 @@ class RegisterModel(Protocol):
 
 class RegisterClass(Protocol):
     def __call__(self, name: str, target: str, /) -> None: ...
+
+
+class RegisterModuleAlias(Protocol):
+    def __call__(self, path: str, target: str, /) -> None: ...
+
+
+class RegisterFolderFormat(Protocol):
+    def __call__(self, *, name: str, recognise: str, description: str) -> None: ...
+
+
+#: A module path under ``bpcore.models``: lowercase identifiers joined by dots (``"clip.model"``).
+ALIAS_PATH = re.compile(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*")
+#: A module to import: identifiers joined by dots (``"bp_clip.model"``).
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+
+
+@attrs.frozen
+class ModuleAlias:
+    """``bpcore.models.<path>`` is the module ``target`` (a plugin's, imported when the alias is)."""
+
+    path: str
+    target: str
+    plugin: str
+    tier: int
+
+    @property
+    def module_name(self) -> str:
+        return f"bpcore.models.{self.path}"
+
+
+@attrs.frozen
+class FolderFormat:
+    """A kind of model folder (or file) a plugin loads, and the function that recognises one.
+
+    ``recognise`` (``"module:function"``) is imported only when a path needs recognising; it is
+    called as ``recognise(path, task)`` and returns None or what to load (see docs/plugins/hooks.md).
+    """
+
+    name: str
+    recognise: str = attrs.field(validator=_check_factory)
+    description: str
+    plugin: str
+    tier: int
+
+    def label(self) -> str:
+        return f"{self.plugin}/{self.name}"

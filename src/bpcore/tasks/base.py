@@ -32,6 +32,7 @@ from bpcore.errors import (
 )
 from bpcore.models.direct import register_front
 from bpcore.schemas import structure
+from bpcore.tasks.datasets import from_dataset_loaders
 from bpcore.training.options import TRAINING, ValidationSplit, check_options
 from bpcore.training.options import TrainingOptions as TrainingOptions  # the tasks' finetune keywords
 
@@ -166,7 +167,7 @@ class Task:
     # -- finetuning -----------------------------------------------------------------------
     def _finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         *,
         variant: str | None = None,
         validation_split: ValidationSplit = 0.15,
@@ -184,6 +185,9 @@ class Task:
         from bpcore.training.loop import fit
         from bpcore.training.options import LOOP, check_validation_split, split_options, with_model_defaults
 
+        params, variant, validation_split, arguments = from_dataset_loaders(
+            self.task, params, variant, validation_split, arguments
+        )
         name, chosen = self._variant(variant)
         self._take_finetunable_default()
         arguments = with_model_defaults(arguments, getattr(self.model, "finetune_defaults", {}))

@@ -46,7 +46,7 @@ class Emotion(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         max_input_length: int = 256,
         max_output_length: int = 32,

@@ -71,7 +71,7 @@ class ImageClassification(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         variant: str = "single_label",
         **options: Unpack[TrainingOptions],

@@ -51,7 +51,7 @@ class ImageTextVectorisation(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         variant: str = "triplet",
         **options: Unpack[TrainingOptions],

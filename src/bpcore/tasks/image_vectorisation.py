@@ -60,7 +60,7 @@ class ImageVectorisation(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         variant: str = "triplet",
         **options: Unpack[TrainingOptions],

@@ -45,7 +45,7 @@ class Summarisation(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         max_input_length: int = 512,
         max_output_length: int = 128,

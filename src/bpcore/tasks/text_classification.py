@@ -69,7 +69,7 @@ class TextClassification(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         max_length: int = 128,
         variant: str = "single_label",

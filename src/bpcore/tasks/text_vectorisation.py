@@ -47,7 +47,7 @@ class TextVectorisation(Task):
     @finetune_signature
     def finetune(
         self,
-        params: Mapping[str, Any],
+        params: Mapping[str, Any] | None,
         validation_split: ValidationSplit = 0.15,
         max_length: int | None = None,
         variant: str = "cosine_similarity",

@@ -166,14 +166,15 @@ class LoopOptions(TypedDict, total=False):
         Batches | None,
         Option(
             None,
-            "your own training batches (any iterable of batches) instead of `params`",
+            "your own training data instead of `params`: a DataLoader over a `bpcore.utils.datasets` dataset "
+            "(its params and batch size are used, no step needed), or any iterable of batches your `step` takes",
             cli=False,
             spec=True,
         ),
     ]
     val_dataloader: Annotated[
         Batches | None,
-        Option(None, "your own validation batches", cli=False, spec=True),
+        Option(None, "your own validation data, as `train_dataloader`", cli=False, spec=True),
     ]
     seed: Annotated[
         int | None,

@@ -22,7 +22,7 @@ import open_clip
 import torch
 from open_clip.pretrained import get_pretrained_cfg, list_pretrained_tags_by_model
 
-from bpcore.plugins import PATH_KEY, ModelLoadError, SavedFolder, check_numbers, check_weights
+from bpcore.plugins import PATH_KEY, ModelLoadError, SavedFolder, check_numbers, check_weights, quiet
 
 #: The spec's model names (the original OpenAI package's) for open_clip's architecture names.
 ARCHITECTURE_ALIASES = {"ViT-B/32": "ViT-B-32", "ViT-B/16": "ViT-B-16", "ViT-L/14": "ViT-L-14"}
@@ -174,17 +174,19 @@ def load_open_clip(
                 "pass the path of a local checkpoint file"
             )
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            name,
-            pretrained=pretrained,
-            device=device,
-            # A saved model keeps the preprocessing its weights came with (e.g. OpenAI's mean and std).
-            image_mean=preprocess_override.get("mean"),
-            image_std=preprocess_override.get("std"),
-            image_interpolation=preprocess_override.get("interpolation"),
-            image_resize_mode=preprocess_override.get("resize_mode"),
-            **options,
-        )
+        # quiet: open_clip logs "ERROR:root:Failed to download weights" before the error bpcore raises.
+        with quiet():
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                name,
+                pretrained=pretrained,
+                device=device,
+                # A saved model keeps the preprocessing its weights came with (e.g. OpenAI's mean and std).
+                image_mean=preprocess_override.get("mean"),
+                image_std=preprocess_override.get("std"),
+                image_interpolation=preprocess_override.get("interpolation"),
+                image_resize_mode=preprocess_override.get("resize_mode"),
+                **options,
+            )
     except ModelLoadError:
         raise
     except Exception as error:  # open_clip raises RuntimeError, OSError, KeyError... per failure

@@ -208,6 +208,47 @@ class CLIP(BaseModel):
         """open_clip's inference preprocessing of one decoded image (bpcore decodes them): a ``[3, H, W]`` tensor."""
         return self.preprocess(image)
 
+    # -- the spec's helpers (6.1.4): one decoded image or text, or a list -------------------
+    def image_classification(
+        self,
+        image: Image.Image | Sequence[Image.Image],
+        labels: Sequence[str] | None = None,
+        top_k: int = 10000,
+    ) -> Any:
+        """``{label: probability}`` for a decoded image (a list of them for a list), zero-shot over ``labels``.
+
+        ``labels=None`` answers over the labels the model was finetuned on. Example:
+        ``model.image_classification(Image.open("dog.png").convert("RGB"), ["cat", "dog"])``.
+        """
+        images = _as_list(image)
+        per_image = None if labels is None else [list(labels)] * len(images)
+        with torch.inference_mode():
+            answers = self.classify(images, per_image, top_k)
+        return answers[0] if _single(image) else answers
+
+    def image_vectorisation(self, image: Image.Image | Sequence[Image.Image]) -> torch.Tensor:
+        """The normalised vector of a decoded image (a ``[len, vector_size]`` tensor for a list)."""
+        with torch.inference_mode():
+            vectors = self.encode_images(_as_list(image))
+        return vectors[0] if _single(image) else vectors
+
+    def text_vectorisation(self, text: str | Sequence[str]) -> torch.Tensor:
+        """The normalised vector of a text (a ``[len, vector_size]`` tensor for a list)."""
+        with torch.inference_mode():
+            vectors = self.encode_texts([text] if isinstance(text, str) else list(text))
+        return vectors[0] if isinstance(text, str) else vectors
+
+    def image_text_vectorisation(
+        self, image: Image.Image | Sequence[Image.Image], text: str | Sequence[str]
+    ) -> torch.Tensor:
+        """The combined vector of a decoded image and a text (a tensor of rows for lists of both)."""
+        with torch.inference_mode():
+            vectors = combine(
+                self.encode_images(_as_list(image)),
+                self.encode_texts([text] if isinstance(text, str) else list(text)),
+            )
+        return vectors[0] if _single(image) else vectors
+
     # -- finetuning -----------------------------------------------------------------------
     def can_finetune(self, task: str) -> bool:
         return task in TASKS
@@ -377,3 +418,11 @@ def combine(images: torch.Tensor, texts: torch.Tensor) -> torch.Tensor:
 
 def _contiguous(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {key: value.detach().contiguous() for key, value in state.items()}
+
+
+def _single(image: Any) -> bool:
+    return not isinstance(image, (list, tuple))
+
+
+def _as_list(image: Any) -> list[Any]:
+    return [image] if _single(image) else list(image)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bpcore.plugins import RegisterModel, hookimpl
 
 IMAGE_CLASSIFICATION = "image-classification"
@@ -53,3 +55,18 @@ def register_models(register: RegisterModel) -> None:
                 "credits": CREDITS,
             },
         )
+
+
+@hookimpl
+def register_module_aliases(register: Callable[[str, str], None]) -> None:
+    """Spec 6.1: ``from bpcore.models.clip import CLIP`` (also ``clip.module``, where the spec defines it, and ``clip.model``)."""
+    for path in ("clip", "clip.module", "clip.model"):
+        register(path, "bp_clip.model")
+
+
+@hookimpl
+def register_folder_formats(register: Callable[..., None]) -> None:
+    """A plain OpenCLIP folder is a bp-clip model (see :mod:`bp_clip.folders`)."""
+    from bp_clip.folders import DESCRIPTION
+
+    register(name="open-clip", recognise="bp_clip.folders:recognise", description=DESCRIPTION)

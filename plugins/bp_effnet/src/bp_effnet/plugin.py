@@ -7,6 +7,8 @@ when the model is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bp_effnet.catalogue import TIMM_NAMES, description, details
 from bpcore.plugins import RegisterModel, hookimpl
 
@@ -27,3 +29,18 @@ def register_models(register: RegisterModel) -> None:
             init_kwargs={"model_path": name},
             details=details(name),
         )
+
+
+@hookimpl
+def register_module_aliases(register: Callable[[str, str], None]) -> None:
+    """Spec 6.2: ``from bpcore.models.efficientnet.model import EfficientNet``."""
+    register("efficientnet", "bp_effnet.model")
+    register("efficientnet.model", "bp_effnet.model")
+
+
+@hookimpl
+def register_folder_formats(register: Callable[..., None]) -> None:
+    """A plain timm EfficientNet folder or weights file is a bp-effnet model (see :mod:`bp_effnet.folders`)."""
+    from bp_effnet.folders import DESCRIPTION
+
+    register(name="timm-efficientnet", recognise="bp_effnet.folders:recognise", description=DESCRIPTION)

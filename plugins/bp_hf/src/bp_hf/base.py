@@ -220,7 +220,10 @@ class HFModel(PathModel):
         that points elsewhere, lacks a file, asks for sizes beyond a bound or holds weights that
         do not fit is a ModelLoadError, never a model built from defaults.
         """
-        folder = SavedFolder.of(directory).folder(config.get("folder", SAVED_FOLDER))
+        folder = SavedFolder.of(directory)
+        inner = config.get("folder", SAVED_FOLDER)
+        # "." is the folder itself: a plain save_pretrained folder bpcore was given (bp_hf.folders).
+        folder = folder if inner == "." else folder.folder(inner)
         weights = check_saved_folder(folder)
         check_weights_fit(folder, cls.auto_class, weights)
         with strict_weights():

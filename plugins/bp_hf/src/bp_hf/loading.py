@@ -24,7 +24,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from bpcore.plugins import ModelLoadError, SavedFolder, check_numbers, check_paths, check_weights
+from bpcore.plugins import (
+    BarSwitch,
+    ModelLoadError,
+    SavedFolder,
+    check_numbers,
+    check_paths,
+    check_weights,
+    quiet,
+)
 
 #: The subfolder of a saved bpcore model that holds the transformers model and its tokenizer.
 SAVED_FOLDER = "transformers"
@@ -78,13 +86,21 @@ def strict_weights() -> Iterator[None]:
         _STRICT.reset(token)
 
 
+def transformers_bars() -> BarSwitch:
+    """transformers' progress-bar switch ("Loading weights", "Writing model shards"), for :func:`quiet`."""
+    from transformers.utils import logging as hf_logging
+
+    return hf_logging.is_progress_bar_enabled, hf_logging.disable_progress_bar, hf_logging.enable_progress_bar
+
+
 def load_pretrained(loader: Callable[..., Any], path: str, label: str, what: str, **kwargs: Any) -> Any:
     """``loader(path, **kwargs)`` (a ``from_pretrained``), turning every failure into a ModelLoadError."""
     strict = _STRICT.get()
     try:
-        loaded = loader(
-            path, trust_remote_code=False, **({"output_loading_info": True} if strict else {}), **kwargs
-        )
+        with quiet(transformers_bars()):
+            loaded = loader(
+                path, trust_remote_code=False, **({"output_loading_info": True} if strict else {}), **kwargs
+            )
     except ModelLoadError:
         raise
     except (OSError, ValueError, KeyError, ImportError) as error:
@@ -103,7 +119,8 @@ def load_pretrained(loader: Callable[..., Any], path: str, label: str, what: str
 
 def load_tokenizer(loader: Callable[..., Any], path: str, label: str) -> Any:
     try:
-        return loader(path, trust_remote_code=False)
+        with quiet(transformers_bars()):
+            return loader(path, trust_remote_code=False)
     except (OSError, ValueError, KeyError, ImportError) as error:
         raise load_error(label, path, "tokenizer", error) from error
 
@@ -122,9 +139,10 @@ def load_error(label: str, path: str, what: str, error: BaseException) -> ModelL
 def save_pretrained(model: Any, tokenizer: Any, directory: Path) -> str:
     """Write ``model`` and ``tokenizer`` with ``save_pretrained`` (safetensors) into the saved folder."""
     folder = Path(directory) / SAVED_FOLDER
-    model.save_pretrained(str(folder))
-    if tokenizer is not None:
-        tokenizer.save_pretrained(str(folder))
+    with quiet(transformers_bars()):
+        model.save_pretrained(str(folder))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(folder))
     return SAVED_FOLDER
 
 

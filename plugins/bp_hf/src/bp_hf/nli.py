@@ -103,6 +103,15 @@ class HFNLIModel(HFModel):
             start += len(text_labels)
         return per_text
 
+    def calculate_probability(self, text: str, labels: Sequence[str]) -> list[float]:
+        """Spec 6.4.1: for one text, the probability that each label is true, on its own (in ``labels`` order).
+
+        Each label's entailment against contradiction, as Backprop computed it (``classify`` with
+        ``multi_label=True``). Example: ``model.calculate_probability("I love it", ["positive", "negative"])``.
+        """
+        scores = self.classify([text], [list(labels)], multi_label=True)[0]
+        return [scores[label] for label in labels]
+
     def classify(
         self, texts: Sequence[str], labels: Sequence[Sequence[str]], multi_label: bool = False
     ) -> list[dict[str, float]]:

@@ -5,6 +5,8 @@ A model's factory (``"module:attr"``) is imported only when the model is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bpcore.plugins import RegisterClass, RegisterModel, hookimpl
 
 QA = "qa"
@@ -24,6 +26,9 @@ GPT2_NOTE = "Trained on unfiltered text from the internet: be wary of biases and
 BASE_CLASSES = {
     "HFModel": "bp_hf.base:HFModel",
     "HFTextGenerationModel": "bp_hf.base:HFTextGenerationModel",
+    # No registered model builds it directly any more (t5-small/t5-base build its subclass T5), but
+    # users do: a saved HFSeq2SeqTGModel must load without trust_code.
+    "HFSeq2SeqTGModel": "bp_hf.generation:HFSeq2SeqTGModel",
 }
 
 
@@ -227,3 +232,29 @@ def register_model_classes(register: RegisterClass) -> None:
     """Export bp-hf's base classes as ``bpcore.models.<name>`` (the factories are exported already)."""
     for name, target in BASE_CLASSES.items():
         register(name, target)
+
+
+#: Backprop's module paths (spec chapter 6), each a package with a ``model`` submodule.
+SPEC_MODULES = {
+    "hf_causallm_tg_model": "bp_hf.generation",
+    "hf_seq2seq_tg_model": "bp_hf.generation",
+    "hf_nli_model": "bp_hf.nli",
+    "hf_seq_tc_model": "bp_hf.sequence_classification",
+    "t5_qa_summary_emotion": "bp_hf.t5_multitask",
+}
+
+
+@hookimpl
+def register_module_aliases(register: Callable[[str, str], None]) -> None:
+    """Spec 6.3-6.8: ``bpcore.models.hf_nli_model.model`` is ``bp_hf.nli`` (and so on)."""
+    for path, module in SPEC_MODULES.items():
+        register(path, module)
+        register(f"{path}.model", module)
+
+
+@hookimpl
+def register_folder_formats(register: Callable[..., None]) -> None:
+    """A plain ``save_pretrained`` folder is a bp-hf model (see :mod:`bp_hf.folders`)."""
+    from bp_hf.folders import DESCRIPTION
+
+    register(name="transformers", recognise="bp_hf.folders:recognise", description=DESCRIPTION)

@@ -74,6 +74,37 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
             return self.answer(task_input["question"], task_input["context"], task_input.get("prev_qa"))
         return super().__call__(task_input, task)
 
+    # -- the spec's helpers (6.8.1): thin forms of what __call__ does -----------------------
+    def qa(self, question: str | Sequence[str], context: str | Sequence[str], prev_qa: Any = ()) -> Any:
+        """Answer one question from its context (a string), or a list of them (a list; ``prev_qa`` one list per question).
+
+        Example: ``model.qa("Where does Sally live?", "Sally lives in London.")`` gives ``"London"``.
+        """
+        if isinstance(question, str):
+            return self.answer([question], [str(context)], [list(prev_qa or [])])[0]
+        return self.answer(list(question), list(context), list(prev_qa) if prev_qa else None)
+
+    def process_qa(self, question: str, context: str, prev_qa: QAPairs = ()) -> str:
+        """The model's input for a question: ``"q: <q1> a: <a1> ... q: <question> c: <context>"``."""
+        return qa_input(question, context, prev_qa)
+
+    def emote_or_summary(self, text: str | Sequence[str], task_prefix: str, **gen_kwargs: Any) -> Any:
+        """The emotions (``task_prefix="emotion"``) or summary (``"summarise"``) of a text or a list of texts.
+
+        ``gen_kwargs`` are spec 3.4.8's generation keywords. Example:
+        ``model.emote_or_summary("I love it", "emotion")`` gives ``"love"``.
+        """
+        task = {"emotion": EMOTION, "summarise": SUMMARISATION, "summarisation": SUMMARISATION}.get(
+            task_prefix
+        )
+        if task is None:
+            raise InputError(f"must be 'emotion' or 'summarise', got {task_prefix!r}", field="task_prefix")
+        texts = [text] if isinstance(text, str) else list(text)
+        answers = self.generate(
+            self.inputs_for({"text": texts}, task), defaults=self.task_generation_defaults[task], **gen_kwargs
+        )
+        return answers[0] if isinstance(text, str) else answers
+
     # -- question answering ---------------------------------------------------------------
     def answer(
         self, questions: Sequence[str], contexts: Sequence[str], prev_qas: Sequence[QAPairs] | None = None

@@ -18,13 +18,14 @@ from bpcore.plugins import (
     ModelLoadError,
     PathModel,
     SavedFolder,
+    quiet,
     resolve_device,
 )
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from bpcore.plugins import ModelIdentity
+    from bpcore.plugins import BarSwitch, ModelIdentity
 
 
 #: The subfolder of a saved bpcore model that holds the Sentence Transformers model.
@@ -72,7 +73,8 @@ class STModel(PathModel):
             try:
                 # Built on the target device directly: loading on a default GPU and moving would
                 # briefly hold the weights twice.
-                return init_model(path, device=str(target))
+                with quiet(_transformers_bars()):
+                    return init_model(path, device=str(target))
             except (OSError, HFValidationError) as error:
                 raise _load_error(identity.get("name") or path, path, error) from error
 
@@ -146,7 +148,8 @@ class STModel(PathModel):
     def save_files(self, directory: Path) -> dict[str, Any]:
         """Write the Sentence Transformers model (safetensors) into ``directory / "sentence-transformer"``."""
         # No model card: writing one inspects the training state and can reach for the hub.
-        self.model.save(str(Path(directory) / SAVED_FOLDER), create_model_card=False)
+        with quiet(_transformers_bars()):
+            self.model.save(str(Path(directory) / SAVED_FOLDER), create_model_card=False)
         return {"folder": SAVED_FOLDER, "max_length": self.max_length}
 
     @classmethod
@@ -159,7 +162,10 @@ class STModel(PathModel):
         (:func:`bp_st.saved.check_saved_folder`): its modules, files, bounded sizes, and a network
         that fits the saved weights.
         """
-        folder = SavedFolder.of(directory).folder(config.get("folder"))
+        folder = SavedFolder.of(directory)
+        inner = config.get("folder")
+        # "." is the folder itself: a plain SentenceTransformer.save folder bpcore was given (bp_st.folders).
+        folder = folder if inner == "." else folder.folder(inner)
         max_length = _check_length(config.get("max_length"))
         check_saved_folder(folder)
         model = cls(str(folder), max_length=max_length, device=device)
@@ -189,3 +195,10 @@ def _load_error(label: str, path: str, error: BaseException) -> ModelLoadError:
         needs="modules.json or a transformers config and weights",
         save_with="SentenceTransformer(hub_id).save(folder)",
     )
+
+
+def _transformers_bars() -> BarSwitch:
+    # Sentence Transformers loads and saves through transformers, whose bars ("Loading weights") quiet() turns off.
+    from transformers.utils import logging as hf_logging
+
+    return hf_logging.is_progress_bar_enabled, hf_logging.disable_progress_bar, hf_logging.enable_progress_bar

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bpcore.plugins import RegisterModel, hookimpl
 
 TASK = "text-vectorisation"
@@ -81,3 +83,18 @@ def register_models(register: RegisterModel) -> None:
             ],
         },
     )
+
+
+@hookimpl
+def register_module_aliases(register: Callable[[str, str], None]) -> None:
+    """Spec 6.7: ``from bpcore.models.st_model.model import STModel``."""
+    register("st_model", "bp_st.model")
+    register("st_model.model", "bp_st.model")
+
+
+@hookimpl
+def register_folder_formats(register: Callable[..., None]) -> None:
+    """A plain ``SentenceTransformer.save`` folder is a bp-st model (see :mod:`bp_st.folders`)."""
+    from bp_st.folders import DESCRIPTION
+
+    register(name="sentence-transformers", recognise="bp_st.folders:recognise", description=DESCRIPTION)
