@@ -25,7 +25,7 @@ ROOT = Path(__file__).parent
 # The core first, then every plugin distribution of this repository, then the example
 # third-party plugin of the plugin author's guide (tested like any plugin).
 PACKAGES = (
-    ".",
+    ".[serve,ray]",
     "plugins/bp_st",
     "plugins/bp_hf",
     "plugins/bp_clip",
@@ -63,7 +63,10 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 def tests(session: nox.Session) -> None:
     """Run pytest over tests/, plugins/ and examples/ (arguments after ``--`` go to pytest)."""
     # The plot and tensorboard extras too, so their tests run.
-    _install_everything(session, "pytest", "hypothesis>=6.100", "matplotlib>=3.7", "tensorboard>=2.14")
+    # openai: the official client, against the server's OpenAI-compatible routes.
+    _install_everything(
+        session, "pytest", "hypothesis>=6.100", "matplotlib>=3.7", "tensorboard>=2.14", "openai>=1.0"
+    )
     session.run("pytest", *session.posargs)
 
 

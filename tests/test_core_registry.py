@@ -447,7 +447,12 @@ def test_listing_models_imports_no_torch(fake_distribution):
         bpcore.Emotion.list_models()
         main(["list-models"])
         main(["plugins"])
-        heavy = sorted(name for name in ("torch", "accelerate", "PIL", "safetensors") if name in sys.modules)
+        import bpcore.serving, bpcore.remote  # the server's entry points import no web framework either
+        heavy = sorted(
+            name
+            for name in ("torch", "accelerate", "PIL", "safetensors", "fastapi", "starlette", "uvicorn", "ray")
+            if name in sys.modules
+        )
         print("HEAVY", heavy)
         """
     )

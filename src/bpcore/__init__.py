@@ -13,6 +13,7 @@ Importing bpcore imports no torch and no model library; they load with the first
 
 from bpcore import models
 from bpcore.errors import (
+    AuthenticationError,
     BpcoreError,
     InputError,
     InputTypeError,
@@ -20,6 +21,7 @@ from bpcore.errors import (
     ModelNotFoundError,
     ModelProtocolError,
     PluginNotInstalledError,
+    ServerError,
     TaskNotSupportedError,
     TrainingError,
     UnsafeLoadError,
@@ -29,7 +31,9 @@ from bpcore.plotting import plot_history
 from bpcore.plugins.hookspecs import hookimpl
 from bpcore.plugins.manager import unregister_plugin
 from bpcore.plugins.registry import register_plugin
+from bpcore.remote import upload
 from bpcore.saving import load, save
+from bpcore.serving import serve
 from bpcore.tasknames import TASKS
 from bpcore.tasks import (
     QA,
@@ -48,6 +52,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     "QA",
+    "AuthenticationError",
     "TASKS",
     "BpcoreError",
     "Emotion",
@@ -60,6 +65,7 @@ __all__ = [
     "ModelNotFoundError",
     "ModelProtocolError",
     "PluginNotInstalledError",
+    "ServerError",
     "Summarisation",
     "TaskNotSupportedError",
     "TextClassification",
@@ -75,5 +81,7 @@ __all__ = [
     "plot_history",
     "register_plugin",
     "save",
+    "serve",
     "unregister_plugin",
+    "upload",
 ]

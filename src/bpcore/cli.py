@@ -474,6 +474,10 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(handler=_plugins)
 
+    from bpcore.serving.commands import add_commands
+
+    add_commands(commands)
+
     run = commands.add_parser(
         "run",
         help="run a task and print its JSON output",

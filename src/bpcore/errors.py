@@ -92,3 +92,19 @@ class TrainingError(BpcoreError, RuntimeError):
     def __init__(self, message: str, history: Any = None):
         super().__init__(message)
         self.history = history
+
+
+class AuthenticationError(BpcoreError, PermissionError):
+    """A bpcore server refused the API key (HTTP 401), or upload is off on it (403)."""
+
+
+class ServerError(BpcoreError, ConnectionError):
+    """A bpcore server could not answer: unreachable, overloaded (``retry_after`` seconds) or failing.
+
+    ``status`` is the HTTP status (None when the server was not reached).
+    """
+
+    def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after

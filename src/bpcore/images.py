@@ -6,13 +6,29 @@ import base64
 import binascii
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from bpcore.errors import InputError
 
 if TYPE_CHECKING:
     from PIL import Image
+
+
+# A server decodes what clients send: a path would read the server's own files.
+_PATHS_ALLOWED: ContextVar[bool] = ContextVar("bpcore_image_paths_allowed", default=True)
+
+
+@contextmanager
+def base64_only() -> Iterator[None]:
+    """Images decoded inside come from base64 strings, data URLs or PIL images only, never a file path."""
+    token = _PATHS_ALLOWED.set(False)
+    try:
+        yield
+    finally:
+        _PATHS_ALLOWED.reset(token)
 
 
 def _looks_like_path(value: str) -> bool:
@@ -68,7 +84,8 @@ def _open(value: Any, field: str) -> Image.Image:
         raise InputError(
             f"expected an image path, base64 string or PIL image, got {type(value).__name__}", field=field
         )
-    if os.path.isfile(value):
+    paths = _PATHS_ALLOWED.get()
+    if paths and os.path.isfile(value):
         return _open_file(value, field, f"{value!r} is not an image file")
     if value.startswith("data:"):
         header, comma, data = value.partition(",")
@@ -83,6 +100,10 @@ def _open(value: Any, field: str) -> Image.Image:
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
+        if not paths:
+            raise InputError(
+                "is not valid base64 (send images as base64 strings or data URLs)", field=field
+            ) from None
         if _looks_like_path(value):
             raise InputError(f"no image file at {value!r:.300}", field=field) from None
         raise InputError("is neither an existing file nor valid base64", field=field) from None

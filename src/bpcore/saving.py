@@ -259,6 +259,45 @@ def _swap_in(staging: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
+def staging_folder(target: Path) -> Path:
+    """A new empty folder beside ``target`` to build its next version in, named ``.{name}.staging-{pid}-…``.
+
+    Once this process is gone, the next save or install of the name removes the folder if it is
+    still there (a killed save or upload), as this call first removes such leftovers of the name.
+    Being beside ``target``, it is on the same filesystem, so :func:`install_folder` can swap it in.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_staging(target)
+    return Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target)}{os.getpid()}-", dir=target.parent))
+
+
+def install_folder(staging: Path, target: Path, *, overwrite: bool) -> None:
+    """Put the finished folder ``staging`` (from :func:`staging_folder`) at ``target`` atomically.
+
+    At every instant ``target`` holds the old folder or the new one. Holds the lock :func:`save`
+    holds, so saves and installs of a name never interleave; ``target`` is refused as
+    :func:`save` refuses it (it exists and ``overwrite`` is false, or it is no model folder).
+    """
+    with _locked(target):
+        _install(staging, target, overwrite)
+
+
+def _install(staging: Path, target: Path, overwrite: bool) -> None:
+    """:func:`install_folder` for a caller that holds the lock already (``flock`` twice would wait forever)."""
+    _check_target(target, overwrite)  # again: something may have appeared since the caller checked
+    _swap_in(staging, target)
+
+
+def remove_saved(target: Path) -> None:
+    """Remove the model folder ``target`` at once for loaders (one rename), under the lock saves take."""
+    with _locked(target):
+        if not _is_model_folder(target):
+            raise ModelNotFoundError(f"no saved model {target.name!r:.200}")
+        retired = staging_folder(target)
+        os.replace(target, retired / target.name)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
 def save(
     model: Any,
     name: str | None = None,
@@ -342,8 +381,7 @@ def _save(
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target):
-        _clean_stale_staging(target)
-        staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target)}{os.getpid()}-", dir=target.parent))
+        staging = staging_folder(target)
         try:
             config: dict[str, Any] = {
                 "format_version": FORMAT_VERSION,
@@ -377,8 +415,7 @@ def _save(
             (staging / REQUIREMENTS_FILE).write_text("\n".join(requirements_for(model)) + "\n")
             config["files"] = _written_files(staging)
             (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-            _check_target(target, overwrite)  # again: something may have appeared meanwhile
-            _swap_in(staging, target)
+            _install(staging, target, overwrite)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return target

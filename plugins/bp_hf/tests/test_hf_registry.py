@@ -65,6 +65,9 @@ def test_task_defaults(task, name):
         ("english-base", "text-classification", "deberta-base-mnli"),
         ("english-base", "text-generation", "gpt2-medium"),
         ("multilingual-base", "text-classification", "xlmr-large-xnli"),
+        # Backprop's names for the T5 generators (spec 5.3 and 6.10 load "t5_small").
+        ("t5_small", "text-generation", "t5-small"),
+        ("t5_base", "text-generation", "t5-base"),
     ],
 )
 def test_per_task_aliases(alias, task, name):

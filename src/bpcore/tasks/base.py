@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import torch
 
     from bpcore.batching import Example
+    from bpcore.calls import PreparedCall
+    from bpcore.plugins.specs import ModelSpec
     from bpcore.training import History
     from bpcore.training.data import MakeBatchPlan
 
@@ -77,6 +79,9 @@ class Task:
     variants: ClassVar[dict[str, VariantContract]] = {}
     #: Each task defines ``finetune`` with the spec's signature and calls :meth:`_finetune`.
     finetune: Callable[..., History]
+    #: The model: a model object, or a :class:`~bpcore.remote.RemoteModel` for ``local=False``.
+    model: Any
+    _spec: ModelSpec | None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,13 +91,34 @@ class Task:
             cls.variants = {variant.name: variant for variant in contract.variants}
             register_front(cls.task, cls)
 
-    def __init__(self, model: Any = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        local: bool = True,
+        api_key: str | None = None,
+        device: str | None = None,
+        *,
+        url: str | None = None,
+    ) -> None:
+        """``local=False`` runs the task on a bpcore server (``url``, or ``$BPCORE_URL``) with ``api_key``.
+
+        A remote task checks input here with the same schemas, loads no model and imports no torch;
+        ``model`` is then a name the server serves (None: its default for the task).
+        """
+        self.device = device
+        self._chose_model = model is not None
+        self._remote = None
+        if not local:
+            from bpcore.remote import RemoteModel
+
+            self._spec = None
+            self._remote = RemoteModel.connect(self.task, model, api_key=api_key, url=url)
+            self.model = self._remote
+            return
         from bpcore.devices import resolve_device
 
         resolve_device(device)  # a device that does not exist here is an InputError naming ``device``
-        self.device = device
         self.model = self._resolve_model(model, device)
-        self._chose_model = model is not None
 
     def __repr__(self) -> str:
         return (
@@ -130,8 +156,20 @@ class Task:
 
     # -- inference ------------------------------------------------------------------------
     def _infer(self, schema: type[T], data: dict[str, Any], single: bool, **model_kwargs: Any) -> Any:
-        from bpcore.models.direct import task_call
-        from bpcore.protocol import check_answers, describe_model, inference
+        """Check ``data`` against ``schema`` and answer it: here, on the server, or (preparing) not yet."""
+        from bpcore.calls import is_preparing
+
+        call = self._prepare(schema, data, single, model_kwargs)
+        if is_preparing():
+            return call
+        if self._remote is not None:
+            return self._remote.answer(call)
+        return self.run(call)
+
+    def _prepare(
+        self, schema: type[T], data: dict[str, Any], single: bool, model_kwargs: dict[str, Any]
+    ) -> PreparedCall:
+        from bpcore.calls import PreparedCall
 
         for key, value in model_kwargs.items():
             if not isinstance(value, bool):
@@ -142,10 +180,31 @@ class Task:
             from bpcore.images import load_images
 
             payload["image"] = load_images(payload["image"], "input.image")
+        return PreparedCall(self.task, payload, single, dict(model_kwargs))
+
+    def prepare(self, *args: Any, **kwargs: Any) -> PreparedCall:
+        """The task call ``self(*args, **kwargs)`` checked, without calling the model (what a server batches).
+
+        Example::
+
+            calls = [tv.prepare("one text"), tv.prepare(["two", "texts"])]
+            answers = tv.run(merge(calls))   # one model call for three texts
+        """
+        from bpcore.calls import preparing
+
+        with preparing():
+            call: PreparedCall = self(*args, **kwargs)
+        return call
+
+    def run(self, call: PreparedCall) -> Any:
+        """The model's answers to a prepared call, checked: one answer for a single item, else a list."""
+        from bpcore.models.direct import task_call
+        from bpcore.protocol import check_answers, describe_model, inference
+
         plugin = self._spec.plugin if self._spec is not None else None
         with inference(self.model), task_call():
             try:
-                output = self.model(payload, task=self.task, **model_kwargs)
+                output = self.model(call.payload, task=self.task, **call.model_kwargs)
             except BpcoreError:
                 raise
             except Exception as error:  # the model's own bug: one error type, naming model and plugin
@@ -153,16 +212,15 @@ class Task:
                     f"{describe_model(self.model, plugin)} failed on {self.task}: "
                     f"{type(error).__name__}: {str(error)[:300]}"
                 ) from error
-        count = len(next(iter(payload.values())))
         answers = check_answers(
             output,
-            count,
+            call.count,
             task=self.task,
             model=self.model,
             plugin=plugin,
-            return_tensor=bool(model_kwargs.get("return_tensor")),
+            return_tensor=bool(call.model_kwargs.get("return_tensor")),
         )
-        return answers[0] if single else answers
+        return answers[0] if call.single else answers
 
     # -- finetuning -----------------------------------------------------------------------
     def _finetune(
@@ -181,6 +239,7 @@ class Task:
         ``pre_finetuning`` (a new head) and the loop (:func:`bpcore.training.fit`). The model is
         left at the weights of the epoch with the best validation loss, in ``eval()`` mode.
         """
+        self._need_local("finetuning")  # before the loop's imports: a remote task imports no torch
         from bpcore.model_lock import lock_for
         from bpcore.training.loop import fit
         from bpcore.training.options import LOOP, check_validation_split, split_options, with_model_defaults
@@ -461,7 +520,14 @@ class Task:
         embeddings = gather_across_processes(self._training_step(batch))
         return self._triplet_loss(embeddings, gather_across_processes(batch["targets"]))
 
-    # -- saving ---------------------------------------------------------------------------
+    # -- saving and deploying -------------------------------------------------------------
+    def _need_local(self, action: str) -> None:
+        if self._remote is not None:
+            raise TaskNotSupportedError(
+                f"{action} needs the model here: this task runs on the server {self._remote.url} (local=False); "
+                "create it with local=True to finetune, save or upload"
+            )
+
     def save(
         self,
         name: str,
@@ -472,7 +538,41 @@ class Task:
         """Save the task's model (see :func:`bpcore.save`); returns the folder."""
         from bpcore.saving import save
 
+        self._need_local("saving")
         return save(self.model, name=name, description=description, details=details, **kwargs)
+
+    def upload(
+        self,
+        name: str,
+        description: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        api_key: str | None = None,
+        *,
+        url: str | None = None,
+        overwrite: bool = True,
+    ) -> str:
+        """Send the task's model to a bpcore server (``url`` or ``$BPCORE_URL``), which serves it as ``name``.
+
+        As :meth:`save` does, it replaces a model of that name unless ``overwrite=False``.
+
+        Example::
+
+            tg.finetune({"input_text": inp, "output_text": out})
+            tg.upload("t5-sentiment", description="Predicts sentiment", api_key="abc", url="http://127.0.0.1:8000")
+            bpcore.TextGeneration("t5-sentiment", local=False, api_key="abc")("I enjoyed it!")
+        """
+        from bpcore.remote import upload
+
+        self._need_local("uploading")
+        return upload(
+            self.model,
+            name=name,
+            description=description,
+            details=details,
+            api_key=api_key,
+            url=url,
+            overwrite=overwrite,
+        )
 
 
 def torch_seed(seed: int) -> None:

@@ -59,6 +59,8 @@ def _t5(register: RegisterModel, name: str, hub_id: str, size: str, parameters: 
         factory="bp_hf.generation:T5",
         tasks=[TEXT_GENERATION],
         finetunable=[TEXT_GENERATION],
+        # Backprop's name for it (spec 5.3, 6.10: ``AutoModel.from_pretrained("t5_small")``).
+        aliases={name.replace("-", "_"): []},
         description=(
             f"{size} version of Google's T5, a text-to-text generator that can be finetuned for almost any "
             "text task."
