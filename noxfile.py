@@ -121,6 +121,7 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Run every benchmark under bench/ (each compares bpcore with its peer in one run)."""
-    _install_everything(session)
+    # litserve: serve_throughput.py's peer (LitServe's dynamic batching).
+    _install_everything(session, "litserve>=0.2.17")
     for script in sorted((ROOT / "bench").glob("*.py")):
         session.run("python", str(script.relative_to(ROOT)), *session.posargs)

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,7 +105,6 @@ def create_app(config: ServeConfig | None = None, **options: Any) -> FastAPI:
     )
     app.state.server = server
     _add_error_handlers(app)
-    _add_auth(app, server)
     _add_task_routes(app, server)
     _add_service_routes(app, server)
     from bpcore.serving.uploads import add_upload_routes
@@ -113,6 +113,7 @@ def create_app(config: ServeConfig | None = None, **options: Any) -> FastAPI:
     from bpcore.serving.openai_routes import add_openai_routes
 
     add_openai_routes(app, server)
+    app.add_middleware(KeyCheck, server=server)
     app.add_middleware(BodyLimit, limit=config.max_body)
     return app
 
@@ -145,15 +146,30 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
 
 
-def _add_auth(app: FastAPI, server: Server) -> None:
-    @app.middleware("http")
-    async def require_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path not in OPEN_PATHS:
+class KeyCheck:
+    """ASGI middleware: every route but the probes needs one of the server's keys, when it has any.
+
+    Plain ASGI, as :class:`BodyLimit`: Starlette's ``BaseHTTPMiddleware`` took about a third of the
+    event loop's time under load (a task group and streams per request). A route may answer a
+    wrong key in its own shape (``server.key_error_shapes``, e.g. OpenAI's).
+    """
+
+    def __init__(self, app: ASGIApp, server: Server) -> None:
+        self.app, self.server = app, server
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS and self.server.config.api_keys:
             try:
-                server.check_key(request)
+                self.server.check_key(Headers(scope=scope))
             except Unauthorized as error:
-                return JSONResponse(error_body(error), status_code=401, headers=headers_of(error))
-        return await call_next(request)
+                answer = self.server.key_error_shapes.get(scope["path"], _native_error)
+                await answer(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _native_error(error: BaseException) -> Response:
+    return JSONResponse(error_body(error), status_code=status_of(error), headers=headers_of(error))
 
 
 async def read_json(request: Request) -> Any:

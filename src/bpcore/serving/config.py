@@ -62,10 +62,14 @@ class ServeConfig:
         metadata={"help": "largest request body in bytes (uploads too)"},
     )
     max_batch_size: int = attrs.field(
-        default=32, validator=_positive, metadata={"help": "most items run as one model call"}
+        default=64,
+        validator=_positive,
+        metadata={
+            "help": "most items (texts, images) run as one model call (measured: bench/serve_throughput.py)"
+        },
     )
     max_wait_ms: float = attrs.field(
-        default=5.0, validator=_not_negative, metadata={"help": "how long a batch waits for more requests"}
+        default=2.0, validator=_not_negative, metadata={"help": "how long a batch waits for more requests"}
     )
     max_queue: int = attrs.field(
         default=1024, validator=_positive, metadata={"help": "requests waiting per model before 503"}

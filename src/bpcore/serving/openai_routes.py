@@ -142,17 +142,9 @@ def add_openai_routes(app: FastAPI, server: Server) -> None:
 
 
 def _add_key_check(app: FastAPI, server: Server) -> None:
-    # Added after the app's own key check, so it runs first: a wrong key gets OpenAI's error shape here.
-    @app.middleware("http")
-    async def openai_key(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.url.path in (EMBEDDINGS, COMPLETIONS):
-            try:
-                server.check_key(request)
-            except Unauthorized as error:
-                return openai_error(error)
-        return await call_next(request)
-
-    del openai_key  # registered by the decorator
+    # The app's key check answers a wrong key on these routes in OpenAI's error shape.
+    for path in (EMBEDDINGS, COMPLETIONS):
+        server.key_error_shapes[path] = openai_error
 
 
 def _route(

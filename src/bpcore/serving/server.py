@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import Response
 from fastapi.concurrency import run_in_threadpool
 
 from bpcore.calls import PreparedCall
@@ -28,6 +29,8 @@ class Server:
         self.metrics = Metrics()
         self.batchers: dict[tuple[str, str], Batcher] = {}
         self.ready = False
+        #: How a route answers a wrong key, where not in bpcore's JSON error shape (the OpenAI routes).
+        self.key_error_shapes: dict[str, Callable[[BaseException], Response]] = {}
 
     def batcher(self, task: str, model: str, front: Any) -> Batcher:
         """The batcher of ``front`` (a task over one model); a replaced model's batcher retires."""
@@ -51,11 +54,12 @@ class Server:
         """A model replaced or deleted here: its next request loads it anew (calls in flight finish on the old one)."""
         self.pool.forget(name)
 
-    def check_key(self, request: Request) -> None:
+    def check_key(self, headers: Mapping[str, str]) -> None:
+        """Accept ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` with one of the server's keys."""
         if not self.config.api_keys:
             return
-        given = request.headers.get("x-api-key") or ""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = headers.get("x-api-key") or ""
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
         if scheme.lower() == "bearer":
             given = token.strip()
         if not any(secrets.compare_digest(given.encode(), key.encode()) for key in self.config.api_keys):
