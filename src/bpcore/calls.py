@@ -18,6 +18,8 @@ from typing import Any
 
 import attrs
 
+from bpcore.flags import setting
+
 _PREPARING: ContextVar[bool] = ContextVar("bpcore_preparing", default=False)
 
 
@@ -48,11 +50,8 @@ class PreparedCall:
 @contextmanager
 def preparing() -> Iterator[None]:
     """Task calls made inside return their :class:`PreparedCall` instead of calling the model."""
-    token = _PREPARING.set(True)
-    try:
+    with setting(_PREPARING, True):
         yield
-    finally:
-        _PREPARING.reset(token)
 
 
 def is_preparing() -> bool:

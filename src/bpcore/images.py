@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from bpcore.errors import InputError
+from bpcore.flags import setting
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -24,11 +25,8 @@ _PATHS_ALLOWED: ContextVar[bool] = ContextVar("bpcore_image_paths_allowed", defa
 @contextmanager
 def base64_only() -> Iterator[None]:
     """Images decoded inside come from base64 strings, data URLs or PIL images only, never a file path."""
-    token = _PATHS_ALLOWED.set(False)
-    try:
+    with setting(_PATHS_ALLOWED, False):
         yield
-    finally:
-        _PATHS_ALLOWED.reset(token)
 
 
 def _looks_like_path(value: str) -> bool:

@@ -17,6 +17,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from bpcore.errors import InputError, InputTypeError
+from bpcore.flags import setting
 
 _INSIDE_TASK: ContextVar[bool] = ContextVar("bpcore_inside_task", default=False)
 # Each task class enters itself here when it is defined (bpcore.tasks imports this module, not the reverse).
@@ -42,11 +43,8 @@ def front_for(task: str) -> Any:
 @contextmanager
 def task_call() -> Iterator[None]:
     """Mark model calls made by a task: their input is already batched and checked."""
-    token = _INSIDE_TASK.set(True)
-    try:
+    with setting(_INSIDE_TASK, True):
         yield
-    finally:
-        _INSIDE_TASK.reset(token)
 
 
 def through_task_front(call: Callable[..., Any]) -> Callable[..., Any]:

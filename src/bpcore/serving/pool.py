@@ -79,7 +79,7 @@ class ModelPool:
         try:
             return registry.display_name(registry.resolve(name, task=task))
         except ModelNotFoundError:
-            if _saved_name(name):
+            if saved_name(name):
                 return name
             raise ModelNotFoundError(
                 f"this server has no model {name!r:.200}: name a registered model (GET /v1/models) "
@@ -94,7 +94,7 @@ class ModelPool:
             if model is None:
                 from bpcore.models.auto import resolve_model
 
-                stamp = _stamp(key) if _saved_name(key) else None  # before loading: a swap meanwhile reloads
+                stamp = _stamp(key) if saved_name(key) else None  # before loading: a swap meanwhile reloads
                 model, spec = resolve_model(key, task=task)
                 with self._lock:
                     self._models[key] = model
@@ -130,7 +130,8 @@ def _stamp(name: str) -> tuple[int, int] | None:
     return status.st_ino, status.st_mtime_ns
 
 
-def _saved_name(name: str) -> bool:
+def saved_name(name: str) -> bool:
+    """A name clients may use for a model saved or uploaded under ``$BPCORE_HOME``."""
     from bpcore.naming import NAME_PATTERN
     from bpcore.saving import CONFIG_FILE, home
 

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from bpcore.errors import InputError, ModelLoadError, ModelNotFoundError
-from bpcore.naming import NAME_PATTERN, check_model_name
+from bpcore.naming import check_model_name
 from bpcore.serving.http_errors import UploadsOff
 
 if TYPE_CHECKING:
@@ -25,14 +25,11 @@ if TYPE_CHECKING:
 
 def uploaded_names() -> list[str]:
     """The models saved or uploaded under ``$BPCORE_HOME``, which clients may name."""
-    from bpcore.saving import CONFIG_FILE, home
+    from bpcore.saving import home
+    from bpcore.serving.pool import saved_name
 
     folder = home()
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.name for p in folder.iterdir() if NAME_PATTERN.match(p.name) and (p / CONFIG_FILE).is_file()
-    )
+    return sorted(p.name for p in folder.iterdir() if saved_name(p.name)) if folder.is_dir() else []
 
 
 def _check_new_name(name: str, overwrite: bool) -> None:
