@@ -25,7 +25,7 @@ ROOT = Path(__file__).parent
 # The core first, then every plugin distribution of this repository, then the example
 # third-party plugin of the plugin author's guide (tested like any plugin).
 PACKAGES = (
-    ".[serve,ray]",
+    ".[serve,ray,evaluate,parquet]",
     "plugins/bp_st",
     "plugins/bp_hf",
     "plugins/bp_clip",

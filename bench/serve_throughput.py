@@ -140,13 +140,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def bpcore_server(name: str, max_batch_size: int | None = None, max_wait_ms: float | None = None) -> Server:
+#: ``--bpcore-args``: options every bpcore server gets.
+EXTRA_BPCORE_ARGS: list[str] = []
+
+
+def bpcore_server(
+    name: str, max_batch_size: int | None = None, max_wait_ms: float | None = None, *extra: str
+) -> Server:
     port = free_port()
     command = [str(Path(sys.executable).with_name("bpcore")), "serve", "--model", MODEL, "--port", str(port)]
+    command += extra
     if max_batch_size is not None:
         command += ["--max-batch-size", str(max_batch_size)]
     if max_wait_ms is not None:
         command += ["--max-wait-ms", str(max_wait_ms)]
+    command += EXTRA_BPCORE_ARGS
     return Server(name, command, BPCORE_PATH, "/readyz", port)
 
 
@@ -540,7 +548,10 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of every server (OMP_NUM_THREADS)"
     )
-    parser.add_argument("--servers", default="bpcore,bpcore-off,litserve", help="also: litserve-off")
+    parser.add_argument("--servers", default="bpcore,bpcore-off,litserve", help="also: litserve-off, bpcore-serial (one batch at a time)")
+    parser.add_argument(
+        "--bpcore-args", default="", help="more `bpcore serve` options for the bpcore servers"
+    )
     parser.add_argument(
         "--sweep", action="store_true", help="bpcore's --max-wait-ms and --max-batch-size instead"
     )
@@ -558,6 +569,7 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32, help=argparse.SUPPRESS)
     parser.add_argument("--batch-timeout", type=float, default=0.005, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    EXTRA_BPCORE_ARGS.extend(args.bpcore_args.split())
 
     if args.serve_litserve:
         serve_litserve(args.serve_litserve, args.max_batch_size, args.batch_timeout)
@@ -571,6 +583,7 @@ def main() -> None:
         makers = {
             "bpcore": lambda: bpcore_server("bpcore"),
             "bpcore-off": lambda: bpcore_server("bpcore-off", max_batch_size=1),
+            "bpcore-serial": lambda: bpcore_server("bpcore-serial", None, None, "--concurrent-batches", "1"),
             "litserve": lambda: litserve_server("litserve", 32, 0.005),
             "litserve-off": lambda: litserve_server("litserve-off", 1, 0.0),
         }

@@ -188,13 +188,24 @@ class Failing(torch.nn.Module):
     tasks = ["text-vectorisation"]
     name = "failing"
     gate: threading.Event | None = None
+    #: Calls inside the model right now, and the most there ever were at once.
+    inside = 0
+    most_inside = 0
+    counting = threading.Lock()
 
     def __init__(self, **identity: Any) -> None:
         super().__init__()
 
     def __call__(self, task_input: dict[str, Any], task: str = "", return_tensor: bool = False) -> Any:
-        if Failing.gate is not None:
-            Failing.gate.wait(30)
+        with Failing.counting:
+            Failing.inside += 1
+            Failing.most_inside = max(Failing.most_inside, Failing.inside)
+        try:
+            if Failing.gate is not None:
+                Failing.gate.wait(30)
+        finally:
+            with Failing.counting:
+                Failing.inside -= 1
         if "boom" in task_input["text"]:
             raise RuntimeError("boom")
         return [[float(len(text))] for text in task_input["text"]]
@@ -211,6 +222,7 @@ class FailingPlugin:
 @pytest.fixture
 def failing() -> Any:
     name = bpcore.register_plugin(FailingPlugin(), name="failing-plugin")
+    Failing.most_inside = 0
     yield "failing"
     Failing.gate = None
     bpcore.unregister_plugin(name)
@@ -229,7 +241,7 @@ def test_a_full_queue_is_503_with_retry_after(failing):
     from concurrent.futures import FIRST_COMPLETED, wait
 
     Failing.gate = threading.Event()
-    with running_server(max_queue=1, max_batch_size=1, max_wait_ms=0) as url:
+    with running_server(max_queue=1, max_batch_size=1, max_wait_ms=0, concurrent_batches=1) as url:
         body = {"model": failing, "text": "x"}
         with ThreadPoolExecutor(4) as pool:
             requests = [pool.submit(call, f"{url}/v1/text-vectorisation", "POST", body)]
@@ -242,6 +254,25 @@ def test_a_full_queue_is_503_with_retry_after(failing):
             answers = [request.result() for request in requests]
     assert sorted(status for status, _, _ in answers) == [200, 200, 503, 503]
     assert all(headers.get("retry-after") == "1" for status, _, headers in answers if status == 503)
+
+
+def test_the_next_batch_runs_while_one_is_in_the_model(failing):
+    """Two batches in the model at once (the default): a second core works while the first is busy."""
+    import time
+
+    Failing.gate = threading.Event()
+    with running_server(max_batch_size=1, max_wait_ms=0) as url:
+        body = {"model": failing, "text": "x"}
+        with ThreadPoolExecutor(3) as pool:
+            requests = [pool.submit(call, f"{url}/v1/text-vectorisation", "POST", body) for _ in range(3)]
+            deadline = time.monotonic() + 20
+            while Failing.most_inside < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            both_inside = Failing.most_inside
+            Failing.gate.set()
+            answers = [request.result() for request in requests]
+    assert both_inside == 2  # not 3: the server's default is two batches at a time
+    assert [(status, body["answer"]) for status, body, _ in answers] == [(200, [1.0])] * 3
 
 
 SENTIMENT = {

@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +33,7 @@ from bpcore.serving.http_errors import (
     status_of,
 )
 from bpcore.serving.openapi import request_schema
+from bpcore.serving.responses import JSONResponse
 from bpcore.serving.server import Server
 from bpcore.tasknames import TASKS
 

@@ -2,7 +2,9 @@
 
 As in LitServe's loops and Triton's dynamic batcher: the first waiting request opens a batch,
 which takes more until it holds ``max_batch_size`` items or ``max_wait_ms`` passed; it then runs
-on the model's own thread, off the event loop, while the next batch forms. Only calls with the
+on one of the model's threads, off the event loop, while the next batch forms and (with
+``concurrent_batches`` above 1, the server's default 2) runs beside it: one batch at a time left
+the second core of a 2-core machine idle (``bench/serve_throughput.py``). Only calls with the
 same :attr:`~bpcore.calls.PreparedCall.key` (options, labels) share a model call; each
 request gets exactly its own answers, in order.
 """
@@ -49,6 +51,7 @@ class Batcher:
         max_batch_size: int,
         max_wait_ms: float,
         max_queue: int,
+        concurrent_batches: int = 1,
         observe: Observer | None = None,
     ) -> None:
         self.task = task
@@ -57,9 +60,12 @@ class Batcher:
         self.max_queue = max_queue
         self.observe = observe
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"bpcore-{task.task}")
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrent_batches, thread_name_prefix=f"bpcore-{task.task}"
+        )
+        self._slots = asyncio.Semaphore(concurrent_batches)
         self._worker: asyncio.Task[None] | None = None
-        self._busy = False
+        self._running: set[asyncio.Task[None]] = set()
 
     @property
     def depth(self) -> int:
@@ -86,20 +92,31 @@ class Batcher:
         asyncio.get_running_loop().create_task(self._close_when_idle())
 
     async def _close_when_idle(self) -> None:
-        while self._queue.qsize() or self._busy:
+        while self._queue.qsize() or self._running:
             await asyncio.sleep(0.05)
         await self.close()
 
     async def _work(self) -> None:
         while True:
-            batch = await self._gather()
-            self._busy = True
+            await self._slots.acquire()  # the next batch forms while up to N-1 others run
+            try:
+                batch = await self._gather()
+            except BaseException:
+                self._slots.release()
+                raise
+            running = asyncio.get_running_loop().create_task(self._run_batch(batch))
+            self._running.add(running)
+            running.add_done_callback(self._running.discard)
+
+    async def _run_batch(self, batch: list[_Waiting]) -> None:
+        try:
             groups: dict[str, list[_Waiting]] = {}
             for waiting in batch:
                 groups.setdefault(waiting.call.key, []).append(waiting)
             for group in groups.values():
                 await self._run(group)
-            self._busy = False
+        finally:
+            self._slots.release()
 
     async def _gather(self) -> list[_Waiting]:
         batch = [await self._queue.get()]

@@ -69,7 +69,12 @@ class ServeConfig:
         },
     )
     max_wait_ms: float = attrs.field(
-        default=2.0, validator=_not_negative, metadata={"help": "how long a batch waits for more requests"}
+        default=5.0, validator=_not_negative, metadata={"help": "how long a batch waits for more requests"}
+    )
+    concurrent_batches: int = attrs.field(
+        default=2,
+        validator=_positive,
+        metadata={"help": "batches of one model run at once (the next forms while others run)"},
     )
     max_queue: int = attrs.field(
         default=1024, validator=_positive, metadata={"help": "requests waiting per model before 503"}

@@ -53,11 +53,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from bpcore.errors import InputError, InputTypeError, ModelNotFoundError, TaskNotSupportedError
 from bpcore.serving.batcher import Overloaded
 from bpcore.serving.http_errors import BodyTooLarge, Unauthorized, error_body, headers_of, status_of
+from bpcore.serving.responses import JSONResponse
 from bpcore.serving.server import Server
 from bpcore.tasknames import TEXT_GENERATION, TEXT_VECTORISATION
 

@@ -44,6 +44,7 @@ class Server:
                 max_batch_size=self.config.max_batch_size,
                 max_wait_ms=self.config.max_wait_ms,
                 max_queue=self.config.max_queue,
+                concurrent_batches=self.config.concurrent_batches,
                 observe=self.metrics.observer(task, model),
             )
             self.metrics.queue.labels(task, model).set_function(lambda: batcher.depth)
