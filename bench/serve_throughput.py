@@ -548,7 +548,11 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads of every server (OMP_NUM_THREADS)"
     )
-    parser.add_argument("--servers", default="bpcore,bpcore-off,litserve", help="also: litserve-off, bpcore-serial (one batch at a time)")
+    parser.add_argument(
+        "--servers",
+        default="bpcore,bpcore-off,litserve",
+        help="also: litserve-off, bpcore-serial (one batch at a time)",
+    )
     parser.add_argument(
         "--bpcore-args", default="", help="more `bpcore serve` options for the bpcore servers"
     )
