@@ -88,3 +88,43 @@ def test_bpcore_serve_answers_on_loopback_and_stops_on_sigterm(tmp_path: Path):
         if process.poll() is None:
             process.kill()
     assert os.listdir(workdir) == []  # nothing written into the working folder
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_leaves_no_semaphore_behind(tmp_path: Path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [str(Path(sys.executable).parent / "bpcore"), "serve", "--workers", "2"]
+    command += ["--model", "all-minilm-l6-v2", "--port", str(port)]
+    # Its own process group, as a terminal's Ctrl-C reaches every process of the foreground group.
+    process = subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if call(f"{url}/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        answers = [call(f"{url}/v1/text-vectorisation", "POST", {"text": f"text {i}"}) for i in range(6)]
+        assert [status for status, _, _ in answers] == [200] * 6  # both workers ran the model
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert "Finished server process" in stderr
+    assert "leaked semaphore" not in stderr, stderr[-2000:]

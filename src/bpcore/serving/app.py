@@ -91,6 +91,7 @@ def create_app(config: ServeConfig | None = None, **options: Any) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _thread_lock_for_progress_bars()
         await run_in_threadpool(server.pool.load_at_start, config.models)
         server.ready = True
         yield
@@ -167,6 +168,21 @@ class KeyCheck:
                 await answer(error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm a thread lock before any model's first (hidden) progress bar makes its own.
+
+    tqdm's default lock is a multiprocessing semaphore (sentence-transformers' ``encode`` makes one
+    on its first call): a worker stopped by Ctrl-C left it behind, and Python warned of a leaked
+    semaphore at shutdown. A server's processes share no terminal line, so a thread lock is enough.
+    """
+    import threading
+
+    import tqdm
+
+    if not hasattr(tqdm.tqdm, "_lock"):
+        tqdm.tqdm.set_lock(threading.RLock())
 
 
 def _native_error(error: BaseException) -> Response:
