@@ -1,4 +1,4 @@
-"""Nox sessions: ``lint`` and ``tests`` (the default, what CI runs), ``demo`` and ``bench``.
+"""Nox sessions: ``lint`` and ``tests`` (the default, what CI runs), ``docs``, ``demo`` and ``bench``.
 
     python3 -m pip install nox
     python3 -m nox -s lint tests          # what CI runs (.ci/run)
@@ -39,6 +39,8 @@ TORCH = ("torch==2.14.1", "torchvision==0.29.1")
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
 IMPORT_LINTER = "import-linter>=2.1"
+# The documentation site (pyproject.toml's `docs` extra): MkDocs Material, mkdocstrings.
+DOCS = ("mkdocs-material>=9.5", "mkdocstrings-python>=1.10")
 # No network but the package registries: nothing may try to download models.
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -64,8 +66,15 @@ def tests(session: nox.Session) -> None:
     """Run pytest over tests/, plugins/ and examples/ (arguments after ``--`` go to pytest)."""
     # The plot and tensorboard extras too, so their tests run.
     # openai: the official client, against the server's OpenAI-compatible routes.
+    # mkdocs-material and mkdocstrings-python: tests/docs/ builds the site (as `nox -s docs` does).
     _install_everything(
-        session, "pytest", "hypothesis>=6.100", "matplotlib>=3.7", "tensorboard>=2.14", "openai>=1.0"
+        session,
+        "pytest",
+        "hypothesis>=6.100",
+        "matplotlib>=3.7",
+        "tensorboard>=2.14",
+        "openai>=1.0",
+        *DOCS,
     )
     session.run("pytest", *session.posargs)
 
@@ -106,6 +115,22 @@ def lint(session: nox.Session) -> None:
             failed.append(" ".join(command))
     if failed:
         session.error(f"failed: {'; '.join(failed)}")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/, strictly (a warning fails the build).
+
+    ``python3 -m nox -s docs -- serve`` serves it at http://127.0.0.1:8000 instead, rebuilt on edits.
+    """
+    # Everything installed, as for the tests: the hook renders tables from the plugins' registrations
+    # and draws the finetuning page's plot (matplotlib) from a real run; mkdocstrings reads the sources.
+    _install_everything(session, *DOCS, "matplotlib>=3.7")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", "--strict", *session.posargs[1:])
+    else:
+        session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
 
 
 @nox.session

@@ -5,9 +5,9 @@ A page asks for one with a marker on a line of its own, ``<!-- bpcore:NAME -->``
 
 - ``cli``: the command line reference, from ``bpcore.cli.build_parser()``;
 - ``finetune-options``: every finetuning option with its default (``bpcore.training.options``);
-- ``contract-calls``, ``contract-finetuning``: the protocol's tables (``bpcore.contracts.tables``);
 - ``models TASK``: the first-party models registered for a task, its default marked;
-- ``variants TASK``: a task's finetuning variants, their params keys, and ``finetune``'s own options.
+- ``variants TASK``: a task's finetuning variants and their params keys (from its contract, as
+  ``bpcore.contracts.tables`` renders the protocol's tables), and ``finetune``'s own options.
 
 An unknown marker fails the build. The hook also draws ``img/history.png`` with
 :func:`bpcore.plot_history` from a real (tiny) finetune, and turns the Sphinx roles of
@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import logging
 import os
 import re
 import tempfile
 from pathlib import Path
 from typing import Any
-
-log = logging.getLogger("mkdocs.hooks.bpcore_docs")
 
 #: The plugins whose models the site lists: this repository's four, not whatever else is installed.
 FIRST_PARTY = "st,hf,clip,effnet"
@@ -64,18 +61,30 @@ def cli_reference() -> str:
     helps = {choice.dest: choice.help for choice in commands._choices_actions}
     parts = [f"```text\n{parser.format_usage().strip()}\n```", ""]
     for name, sub in commands.choices.items():
-        parts += [f"## `bpcore {name}`", "", (sub.description or helps.get(name) or "").strip(), ""]
+        description = (sub.description or helps.get(name) or "").strip()
+        if issubclass(sub.formatter_class, argparse.RawDescriptionHelpFormatter):
+            # Laid out by hand (examples, indented lines): shown as the command prints it.
+            first, _, rest = description.partition("\n\n")
+            description = first + (f"\n\n```text\n{rest.strip()}\n```" if rest.strip() else "")
+        parts += [f"## `bpcore {name}`", "", description, ""]
         parts += [f"```text\n{sub.format_usage().strip()}\n```", ""]
-        rows = ["| argument | what it is | default |", "|---|---|---|"]
-        for action in sub._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            rows.append(_argument_row(action))
+        arguments = [
+            _argument(action) for action in sub._actions if not isinstance(action, argparse._HelpAction)
+        ]
+        if any(default for _, _, default in arguments):
+            rows = ["| argument | what it is | default |", "|---|---|---|"]
+            rows += [f"| {shown} | {text} | {default} |" for shown, text, default in arguments]
+        else:  # every default is in the help text already
+            rows = ["| argument | what it is |", "|---|---|"]
+            rows += [f"| {shown} | {text} |" for shown, text, _ in arguments]
         parts += [*rows, ""]
+        if sub.epilog:
+            parts += [f"```text\n{sub.epilog.strip()}\n```", ""]
     return "\n".join(parts)
 
 
-def _argument_row(action: argparse.Action) -> str:
+def _argument(action: argparse.Action) -> tuple[str, str, str]:
+    """An argument's name (with its value's name), what it is, and its default if the help omits it."""
     if action.option_strings:
         shown = ", ".join(f"`{option}`" for option in action.option_strings)
         if action.nargs != 0:
@@ -93,22 +102,13 @@ def _argument_row(action: argparse.Action) -> str:
         shown_default = ""
     else:
         shown_default = f"`{default}`"
-    return f"| {shown} | {text} | {shown_default} |"
+    return shown, text.strip(), shown_default
 
 
 def finetune_options() -> str:
     from bpcore.training.options import options_markdown
 
     return options_markdown().rstrip("\n")
-
-
-def contract_table(name: str) -> Any:
-    def make() -> str:
-        from bpcore.contracts import tables
-
-        return tables.TABLES[name]()
-
-    return make
 
 
 @functools.lru_cache(maxsize=1)
@@ -164,11 +164,12 @@ def variants_table(task: str) -> str:
         if len(contract.variants) == 1:
             name = "(one variant)"
         rows.append(f"| {name} | {_params(variant.params)} | {_loss(variant.loss)} |")
-    options = ", ".join(
-        f"`{name}={default!r}`" for name, default in contract.finetune_options.items()
-    )
+    options = ", ".join(f"`{name}={default!r}`" for name, default in contract.finetune_options.items())
     if options:
-        rows += ["", f"`finetune`'s own options: {options}; every other option is the loop's ([Finetuning](../finetuning.md#options))."]
+        rows += [
+            "",
+            f"`finetune`'s own options: {options}; every other option is the loop's ([Finetuning](../finetuning.md#options)).",
+        ]
     return "\n".join(rows)
 
 
@@ -186,8 +187,6 @@ def _loss(loss: str) -> str:
 GENERATORS: dict[str, Any] = {
     "cli": cli_reference,
     "finetune-options": finetune_options,
-    "contract-calls": contract_table("calls"),
-    "contract-finetuning": contract_table("finetuning"),
     "models": models_table,
     "variants": variants_table,
 }
@@ -203,20 +202,19 @@ def on_files(files: Any, config: Any) -> Any:
     return files
 
 
-#: The run the plot shows: topic classification with the tutorial plugin's trigram model
-#: (a real finetune through the one loop, small enough to run in every build).
+#: The run the plot shows: topic classification with the tutorial plugin's trigram model (a real
+#: finetune through the one loop, small enough to run in every build): texts of three words of a topic.
 TOPICS = {
-    "politics": ["The senate passed the budget", "Parliament votes on the bill", "The minister resigned",
-                 "Elections are held in May", "The president signed the law", "Voters back the reform"],
-    "science": ["A telescope found a new galaxy", "Cells divide by mitosis", "The probe reached Mars",
-                "Physicists measured the neutrino", "A new element was named", "The vaccine trial succeeded"],
-    "sport": ["The striker scored twice", "The team won the cup", "She ran the marathon in record time",
-              "The match ended in a draw", "The coach was sacked", "A late goal decided the final"],
+    "politics": ["senate", "vote", "election", "minister", "parliament", "law", "party"],
+    "science": ["telescope", "galaxy", "cells", "physics", "experiment", "molecule", "lab"],
+    "sport": ["match", "goal", "team", "coach", "league", "striker", "cup"],
 }
 
 
 @functools.lru_cache(maxsize=1)
 def history_png() -> bytes:
+    import random
+
     import bpcore
     from bpcore.plugins import manager
 
@@ -224,12 +222,22 @@ def history_png() -> bytes:
     os.environ["BPCORE_LOAD_PLUGINS"] = "trigram"
     manager.reset()
     try:
+        rng = random.Random(0)
+        texts, labels = [], []
+        for label, words in TOPICS.items():
+            for _ in range(12):
+                texts.append(" ".join(rng.sample(words, 3)))
+                labels.append(label)
         tc = bpcore.TextClassification("trigram-text")
-        texts = [text for texts in TOPICS.values() for text in texts]
-        labels = [label for label, texts in TOPICS.items() for _ in texts]
         history = tc.finetune(
-            {"texts": texts, "labels": labels}, epochs=12, early_stopping_epochs=3, seed=0,
-            progress=False, learning_rate=0.02, batch_size=6,
+            {"texts": texts, "labels": labels},
+            validation_split=0.25,
+            epochs=10,
+            early_stopping_epochs=3,
+            batch_size=8,
+            learning_rate=0.01,
+            seed=0,
+            progress=False,
         )
         with tempfile.TemporaryDirectory() as folder:
             path = bpcore.plot_history(history, Path(folder) / "history.png")
@@ -253,4 +261,3 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
         html = ROLE.sub("", html)
         html = html.replace("::</p>", ":</p>")
     return html
-
