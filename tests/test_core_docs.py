@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -62,9 +64,12 @@ def test_python_examples_run(page, tmp_path, monkeypatch):
     monkeypatch.setenv("BPCORE_LOAD_PLUGINS", "trigram")
     monkeypatch.chdir(tmp_path)
     plugins.reset()
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
+    # A page's examples run as one importable module, as a test file would: a class they define
+    # can be saved and loaded back by its "module:Class" path.
+    module = types.ModuleType(f"docs_{page.stem}")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
     for body in examples(page):
-        exec(compile(body, f"{page.name} example", "exec"), namespace)
+        exec(compile(body, f"{page.name} example", "exec"), module.__dict__)
 
 
 def test_the_guide_covers_every_task():

@@ -58,6 +58,7 @@ class ModelLoadError(BpcoreError, OSError):
     ) -> ModelLoadError:
         """The error for a ``path`` that is neither a loadable local folder nor a hub id that downloads.
 
+        ``label`` is the model as the user named it, ``error`` what the loading library raised;
         ``kind`` names what the folder should hold, ``needs`` its files, ``save_with`` the call
         that writes such a folder where the hub is reachable.
         """
@@ -84,9 +85,10 @@ class ModelProtocolError(BpcoreError, RuntimeError):
 class TrainingError(BpcoreError, RuntimeError):
     """Finetuning could not go on (for example, the loss became NaN).
 
-    ``history`` holds the :class:`~bpcore.training.History` of the run so far (the epochs that
-    finished before it stopped), or None when it stopped before training began. Other bpcore
-    errors raised during a run (e.g. an image that fails to decode) carry it too.
+    ``message`` says why it stopped; ``history`` holds the :class:`~bpcore.training.History` of
+    the run so far (the epochs that finished before it stopped), or None when it stopped before
+    training began. Other bpcore errors raised during a run (e.g. an image that fails to decode)
+    carry it too.
     """
 
     def __init__(self, message: str, history: Any = None):
@@ -101,7 +103,8 @@ class AuthenticationError(BpcoreError, PermissionError):
 class ServerError(BpcoreError, ConnectionError):
     """A bpcore server could not answer: unreachable, overloaded (``retry_after`` seconds) or failing.
 
-    ``status`` is the HTTP status (None when the server was not reached).
+    ``message`` says what failed; ``status`` is the HTTP status (None when the server was not
+    reached).
     """
 
     def __init__(self, message: str, status: int | None = None, retry_after: float | None = None):

@@ -54,7 +54,13 @@ def plot_history(
 
     ``history`` is what ``finetune`` returned, or its :meth:`~bpcore.training.History.as_dict`
     form. The best epoch is marked; validation losses that are NaN (epochs that measured
-    nothing) leave gaps. Returns the path written; missing parent folders are created.
+    nothing) leave gaps. ``title`` heads the plot. Returns the path written; missing parent
+    folders are created.
+
+    Example::
+
+        history = tc.finetune(params, epochs=5)
+        bpcore.plot_history(history, "history.png", title="text classification")
     """
     run = _read_history(history)
     target = _png_path(path)

@@ -148,9 +148,12 @@ def upload(
 ) -> str:
     """Save ``model`` and send it to a bpcore server, which serves it as ``name`` from its next request.
 
-    The spec's ``backprop.upload`` with ``url=`` added (default ``$BPCORE_URL``); ``path`` keeps the
-    saved folder there (default: a temporary folder). Like :func:`bpcore.save`, it replaces a model
-    of that name unless ``overwrite=False``. Returns the name the server serves it under.
+    The spec's ``backprop.upload`` with ``url=`` added (default ``$BPCORE_URL``). ``name``,
+    ``description``, ``tasks`` and ``details`` are saved with the model as :func:`bpcore.save`
+    saves them (default: the model's own); ``api_key`` is the server's key (default
+    ``$BPCORE_API_KEY``); ``path`` keeps the saved folder there (default: a temporary folder).
+    Like :func:`bpcore.save`, it replaces a model of that name unless ``overwrite=False``. Returns
+    the name the server serves it under.
 
     Example::
 

@@ -311,6 +311,10 @@ def save(
 ) -> Path:
     """Save ``model`` to ``path``, or to ``<home>/<name>``; return the folder.
 
+    ``name``, ``description``, ``tasks`` and ``details`` default to the model's own, which for a
+    registered model are its registry entry's: they are saved with it, and a load restores them.
+    ``overwrite=False`` refuses to replace a model saved under that name.
+
     The folder holds ``config.json`` (name, description, tasks, details, and how to rebuild
     the model), the weights as safetensors and ``requirements.txt``. With ``pickle=True`` a
     dill pickle ``model.bin`` is written as well. The save is atomic: at every instant the
@@ -557,7 +561,8 @@ def load(
 ) -> Any:
     """Load a model saved with :func:`save`, by name (under :func:`home`) or by path.
 
-    The folder is untrusted: its model class must be registered by an installed plugin
+    ``name_or_path`` is a saved model's name or a folder; ``device`` is where the weights go
+    (None: CUDA when available, else the CPU). The folder is untrusted: its model class must be registered by an installed plugin
     (``trust_code=True`` allows any importable class), and a pickle-only folder needs
     ``trust_pickle=True``, because unpickling runs code.
 

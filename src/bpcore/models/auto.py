@@ -111,7 +111,19 @@ class AutoModel:
         device: str | None = None,
         task: str | None = None,
     ) -> Any:
-        """Build a registered model by name or alias, or load one saved with :func:`bpcore.save`."""
+        """Build a registered model by name or alias, or load one saved with :func:`bpcore.save`.
+
+        ``model_name`` is a registered name (or ``plugin/name``), an alias, a saved model's name or
+        a path; ``aliases`` maps extra names to registered ones (``{"mine": "t5-small"}``);
+        ``device`` is where the weights go (None: CUDA when available, else the CPU); ``task``
+        picks between models that share an alias, or between plugins recognising a plain folder.
+
+        Example::
+
+            from bpcore.models import AutoModel
+
+            model = AutoModel.from_pretrained("t5-small", device="cpu")
+        """
         return resolve_model(model_name, task=task, device=device, aliases=aliases)[0]
 
     @staticmethod
@@ -126,7 +138,13 @@ class AutoModel:
     ) -> list[dict[str, Any]] | dict[str, dict[str, Any]] | None:
         """Registered models: a list of dicts, a dict keyed by name, or printed with ``display=True``.
 
-        ``task``, ``pattern`` (fnmatch, e.g. ``"gpt2*"``) and ``plugin`` (e.g. ``"hf"``) filter them.
+        ``task``, ``pattern`` (fnmatch, e.g. ``"gpt2*"``) and ``plugin`` (e.g. ``"hf"``) filter them;
+        ``return_dict`` keys them by name; ``limit`` keeps the first so many; ``aliases`` adds
+        extra names for registered models (listed under those names too).
+
+        Example::
+
+            AutoModel.list_models(task="summarisation", display=True)
         """
         rows = list_model_rows(task=task, limit=limit, aliases=aliases, pattern=pattern, plugin=plugin)
         if display:

@@ -136,6 +136,7 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         return self.model(task_input, **_options_without_task(*args, **kwargs))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """``torch.nn.Module``'s forward: the wrapped callable, called with the arguments as given."""
         if self.model is None:
             raise NotImplementedError
         return self.model(*args, **kwargs)
@@ -162,15 +163,20 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
 
     # -- what tasks ask -------------------------------------------------------------------
     def supports(self, task: str) -> bool:
+        """Whether the model serves ``task`` (one of :attr:`tasks`)."""
         return task in self.tasks
 
     def check_task(self, task: str) -> None:
-        """Refuse a task this model does not serve (a model called directly, not through a task)."""
+        """Refuse a ``task`` this model does not serve (a model called directly, not through a task).
+
+        :raises bpcore.TaskNotSupportedError: the model's tasks do not include it.
+        """
         if task not in self.tasks:
             label = f"{type(self).__name__} {self.name!r}" if self.name else type(self).__name__
             raise TaskNotSupportedError(f"{label} supports {self.tasks}, not {task!r}")
 
     def can_finetune(self, task: str) -> bool:
+        """Whether the model can be finetuned for ``task``: it implements ``process_batch`` and ``training_step``."""
         return callable(getattr(self, "process_batch", None)) and callable(
             getattr(self, "training_step", None)
         )
@@ -178,8 +184,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
     def finetune(self, params: Any, *args: Any, task: str | None = None, **options: Any) -> Any:
         """Spec 6.11: finetune this model for ``task`` as the task's own ``finetune`` does; returns its history.
 
-        ``task`` may be left out when the model serves one task; the other arguments are the
-        task's (``validation_split``, ``epochs``, ``variant``...).
+        ``params`` is the task's finetuning data; ``task`` may be left out when the model serves
+        one task; the other arguments are the task's (``validation_split``, ``epochs``,
+        ``variant``...).
 
         Example::
 
@@ -200,6 +207,7 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         return self.tasks[0]
 
     def num_parameters(self) -> int:
+        """The number of weights (every parameter's elements, trainable or not)."""
         return sum(parameter.numel() for parameter in self.parameters())
 
     @property
@@ -242,7 +250,10 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
         return {}
 
     def apply_extra_config(self, config: Mapping[str, Any]) -> None:
-        """Rebuild what :meth:`extra_config` describes, before the saved weights are loaded."""
+        """Rebuild what :meth:`extra_config` describes, before the saved weights are loaded.
+
+        ``config`` is the dict :meth:`extra_config` returned when the model was saved.
+        """
 
     @classmethod
     def from_saved(
@@ -250,7 +261,9 @@ class BaseModel(torch.nn.Module, metaclass=_RecordsInitArguments):
     ) -> BaseModel:
         """Rebuild a model written by :meth:`save_files`.
 
-        ``directory`` is the saved folder, untrusted: read files only through
+        ``config`` is exactly the dict :meth:`save_files` returned (the name, description, tasks
+        and details are set by the core afterwards); ``device`` is where the weights go (None:
+        CUDA when available, else the CPU). ``directory`` is the saved folder, untrusted: read files only through
         ``directory.file(name)`` and ``directory.folder(name)`` (:class:`~bpcore.saved_folder.SavedFolder`),
         which refuse names that leave it. The saved weights must fit the model the saved
         arguments build (names, shapes, and floating-point where the model is).
@@ -376,8 +389,9 @@ class PathModel(BaseModel):
         from transformers import AutoModelForPreTraining, AutoTokenizer
         model = PathModel("t5-base", init_model=AutoModelForPreTraining, init_tokenizer=AutoTokenizer)
 
-    ``init_model`` and ``init_tokenizer`` are functions of the path, or classes with a
-    ``from_pretrained`` (as the spec passes them).
+    ``model_path`` is a local folder or hub id, ``tokenizer_path`` the tokenizer's (default:
+    ``model_path``). ``init_model`` and ``init_tokenizer`` are functions of the path, or classes
+    with a ``from_pretrained`` (as the spec passes them).
     """
 
     def __init__(

@@ -163,7 +163,10 @@ def add_plugin(plugin: Any, name: str | None = None) -> str:
 
 
 def unregister_plugin(plugin_or_name: Any) -> None:
-    """Remove a plugin registered with :func:`register_plugin` (or any plugin, by name)."""
+    """Remove a plugin registered with :func:`register_plugin` (or any plugin, by name).
+
+    ``plugin_or_name`` is the plugin object, or the name :func:`register_plugin` returned.
+    """
     global _generation
     with _lock:
         manager = get_plugin_manager()

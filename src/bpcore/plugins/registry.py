@@ -512,7 +512,9 @@ def building_here() -> bool:
 def register_plugin(plugin: Any, name: str | None = None) -> str:
     """Register a plugin object (a module or class with ``@hookimpl`` functions) at run time.
 
-    A name of the new plugin's that means another plugin's model is warned about at once.
+    ``plugin`` is the object whose hooks run; ``name`` is the plugin's name (default: one made
+    from the object), which it is listed and unregistered under. Returns that name. A name of the
+    new plugin's that means another plugin's model is warned about at once.
 
     Example::
 

@@ -81,5 +81,9 @@ class ImageClassification(Task):
         See :meth:`Task._finetune`.
 
         ``variant``: ``"single_label"`` (a label per image) or ``"multi_label"`` (a list per image).
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

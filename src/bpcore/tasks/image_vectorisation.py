@@ -69,5 +69,9 @@ class ImageVectorisation(Task):
 
         ``variant``: ``"triplet"`` (``{"images", "groups"}``) or ``"cosine_similarity"``
         (``{"imgs1", "imgs2", "similarity_scores"}``).
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

@@ -69,5 +69,9 @@ class QA(Task):
         """Finetune on ``{"questions", "answers", "contexts"[, "prev_qas"]}``; see :meth:`Task._finetune`.
 
         ``max_input_length`` / ``max_output_length``: tokens kept of the input and the answer.
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

@@ -54,5 +54,9 @@ class Summarisation(Task):
         """Finetune on ``{"input_text", "output_text"}`` (texts and summaries); see :meth:`Task._finetune`.
 
         ``max_input_length`` / ``max_output_length``: tokens kept of the text and the summary.
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

@@ -79,5 +79,9 @@ class TextClassification(Task):
 
         ``variant``: ``"single_label"`` (a label per text) or ``"multi_label"`` (a list of labels
         per text). ``max_length``: tokens kept of a text.
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

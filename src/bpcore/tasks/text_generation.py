@@ -85,5 +85,9 @@ class TextGeneration(Task):
         """Finetune on ``{"input_text", "output_text"}`` (prompts and completions); see :meth:`Task._finetune`.
 
         ``max_input_length`` / ``max_output_length``: tokens kept of the prompt and the completion.
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

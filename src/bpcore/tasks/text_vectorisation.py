@@ -58,5 +58,9 @@ class TextVectorisation(Task):
         ``variant``: ``"cosine_similarity"`` (``{"texts1", "texts2", "similarity_scores"}``) or
         ``"triplet"`` (``{"texts", "groups"}``). ``max_length``: tokens kept of a text (None: the
         model's limit).
+
+        ``params`` holds that data; ``validation_split`` is the fraction held out to validate on,
+        or ``(train_indices, val_indices)``; the other options are the loop's (``epochs``,
+        ``batch_size``, ...: ``bpcore.TrainingOptions``).
         """
         return self._finetune(**finetune_arguments(locals()))

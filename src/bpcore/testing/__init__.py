@@ -68,7 +68,15 @@ __all__ = [
 def check_model(model: Candidate | str | Callable[[], Any]) -> list[str]:
     """Run every check; raise one :class:`ConformanceError` listing each broken rule.
 
-    Returns the ids of the rules that did not apply (skipped) when the model conforms.
+    ``model`` is a :class:`Candidate`, a registered model name (:meth:`Candidate.registered`) or
+    a function that builds the model (its tasks are read from a first build). Returns the ids of
+    the rules that did not apply (skipped) when the model conforms.
+
+    Example::
+
+        from bpcore.testing import Candidate, check_model
+
+        skipped = check_model(Candidate(MyModel, tasks=["text-vectorisation"], trust_code=True))
     """
     candidate = as_candidate(model)
     failures, skipped = [], []
@@ -89,7 +97,15 @@ def check_model(model: Candidate | str | Callable[[], Any]) -> list[str]:
 def parametrize_with_checks(models: Sequence[Candidate | str | Callable[[], Any]]) -> Any:
     """A ``pytest.mark.parametrize`` over ``(candidate, check)``: one test per model and rule.
 
-    Test ids read ``<model>-<rule>-<task>[-<variant>]``, so a failure names the broken rule.
+    ``models`` holds :class:`Candidate` objects, registered model names or model-building
+    functions, as :func:`check_model` takes them. Test ids read
+    ``<model>-<rule>-<task>[-<variant>]``, so a failure names the broken rule.
+
+    Example::
+
+        @parametrize_with_checks([Candidate.registered("my-model"), "my-other-model"])
+        def test_conformance(candidate, check):
+            check(candidate)
     """
     import pytest
 

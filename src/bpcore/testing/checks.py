@@ -213,7 +213,7 @@ def check_save_load_gives_identical_answers(candidate: Candidate, task: str) -> 
     before = task_for(candidate, task, model)(**kwargs)
     with tempfile.TemporaryDirectory() as folder:
         bpcore.save(model, name=getattr(model, "name", None) or "conformance-model", path=f"{folder}/saved")
-        loaded = bpcore.load(f"{folder}/saved")
+        loaded = candidate.load_saved(f"{folder}/saved", model)
         after = task_for(candidate, task, loaded)(**kwargs)
     if not close(before, after, tolerance=1e-5):
         raise ConformanceError(
@@ -252,7 +252,7 @@ def check_finetuning_learns(candidate: Candidate, task: str, variant: str) -> No
     answers = task_object(**kwargs)
     with tempfile.TemporaryDirectory() as folder:
         bpcore.save(model, name=getattr(model, "name", None) or "conformance-model", path=f"{folder}/saved")
-        reloaded = task_for(candidate, task, bpcore.load(f"{folder}/saved"))(**kwargs)
+        reloaded = task_for(candidate, task, candidate.load_saved(f"{folder}/saved", model))(**kwargs)
     if not close(answers, reloaded, tolerance=1e-5):
         raise ConformanceError(
             "save-load",

@@ -172,7 +172,8 @@ def _time_limit() -> Iterator[None]:
 
 @attrs.frozen
 class _Saved:
-    """A saved candidate: its folder, the task and inputs of the probe call, and the undamaged answers."""
+    """A saved candidate: its folder, the task and inputs of the probe call, the undamaged answers,
+    and the model that was saved (its class is the one ``Candidate.trust_code`` trusts)."""
 
     candidate: Any
     folder: Path
@@ -180,6 +181,7 @@ class _Saved:
     task: str
     inputs: dict[str, Any]
     answers: Any
+    model: Any
 
 
 @contextlib.contextmanager
@@ -193,8 +195,8 @@ def _saved(candidate: Candidate) -> Iterator[_Saved]:
     with tempfile.TemporaryDirectory(prefix="bpcore-folder-checks-") as work:
         folder = Path(work) / "saved" / "model"
         bpcore.save(model, name=getattr(model, "name", None) or "conformance-model", path=folder)
-        answers = task_for(candidate, task, bpcore.load(folder))(**inputs)
-        yield _Saved(candidate, folder, Path(work), task, inputs, answers)
+        answers = task_for(candidate, task, candidate.load_saved(folder, model))(**inputs)
+        yield _Saved(candidate, folder, Path(work), task, inputs, answers, model)
 
 
 @contextlib.contextmanager
@@ -227,12 +229,10 @@ def _attempt(saved: _Saved, folder: Path, decoy: Path | None = None, same_answer
 
 
 def _load_and_call(saved: _Saved, folder: Path, same_answers: bool) -> str | None:
-    import bpcore
-
     try:
         with _limits():
             try:
-                model = bpcore.load(folder)
+                model = saved.candidate.load_saved(folder, saved.model)
             except BpcoreError as error:
                 return _allocation_problem(error)  # refused: by the rules, unless it ran out of memory
             answers = task_for(saved.candidate, saved.task, model)(**saved.inputs)

@@ -27,7 +27,7 @@ TOLERANCE = 1e-4
 
 
 class ConformanceError(AssertionError):
-    """A model broke a rule of the model protocol; ``rule`` names it."""
+    """A model broke a rule of the model protocol; ``rule`` names it, ``message`` says how."""
 
     def __init__(self, rule: str, message: str):
         self.rule = rule
@@ -35,7 +35,7 @@ class ConformanceError(AssertionError):
 
 
 class RuleSkipped(unittest.SkipTest):
-    """A rule that does not apply to this candidate (pytest reports it as skipped, never passed)."""
+    """A ``rule`` that does not apply to this candidate, and the ``reason`` (pytest reports it as skipped, never passed)."""
 
     def __init__(self, rule: str, reason: str):
         self.rule = rule

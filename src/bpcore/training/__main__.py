@@ -1,4 +1,4 @@
-"""``python -m bpcore.training``: print the README's list of finetuning options (a test compares)."""
+"""``python -m bpcore.training``: print the list of finetuning options the documentation site shows."""
 
 from bpcore.training.options import options_markdown
 

@@ -27,7 +27,9 @@ def split_indices(
 ) -> tuple[list[int], list[int]]:
     """Training and validation indices from a fraction or from explicit index lists.
 
-    With ``groups`` (triplet finetuning) a fraction is split by group
+    ``count`` is the number of examples; ``validation_split`` the fraction held out for
+    validation, or ``(train_indices, val_indices)``; ``seed`` shuffles a fractional split the
+    same way in every run. With ``groups`` (triplet finetuning) a fraction is split by group
     (:func:`bpcore.training.samplers.group_split`): the validation part gets same-group pairs
     of at least two groups, and the training part keeps every group; when the data cannot
     give that, nothing is held out. Explicit index lists are used as given.

@@ -59,6 +59,7 @@ class History:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> History:
+        """The history :meth:`as_dict` gave as ``data`` (say, read back from JSON)."""
         fields = dict(data)
         fields["epochs"] = [EpochRecord(**record) for record in fields.get("epochs", [])]
         return cls(**fields)

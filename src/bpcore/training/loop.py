@@ -60,7 +60,11 @@ def fit(
 ) -> History:
     """Finetune ``model`` on ``dataset`` and return the :class:`~bpcore.training.History`.
 
-    ``step(batch, batch_idx)`` returns the loss of a batch; ``options`` are the
+    ``step(batch, batch_idx)`` returns the loss of a batch; ``configure_optimizers()`` builds the
+    optimizer; ``collate_fn`` turns a list of examples into a batch (default: PyTorch's);
+    ``make_batch_plan`` orders the examples into batches (the group sampler of triplet
+    finetuning); ``cpu=True`` trains on the CPU whatever is available; ``validation_split`` is
+    the fraction held out, or ``(train_indices, val_indices)``; ``options`` are the
     :class:`~bpcore.training.options.LoopOptions` (every ``TrainingOptions`` but ``step`` and
     ``configure_optimizers``). After training the weights of the epoch with the best validation
     loss are loaded back, and the model is left in ``eval()`` mode. With ``batch_size=None``

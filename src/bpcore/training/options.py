@@ -5,8 +5,8 @@
 read from it: the keywords of every task's ``finetune`` (``**options: Unpack[TrainingOptions]``,
 and the signature ``help`` and ``inspect`` show, see :func:`finetune_signature`), the checks
 (:func:`check_options`: each bad value an :class:`~bpcore.InputError` naming its keyword), the
-command line's ``--set``, ``help(bpcore.TrainingOptions)`` and the README's list of options
-(``python -m bpcore.training`` prints it; a test compares).
+command line's ``--set``, ``help(bpcore.TrainingOptions)`` and the documentation site's list
+of options (``docs/finetuning.md``, written at build time; ``python -m bpcore.training`` prints it).
 
 A new option is one field here, plus the code that reads ``options["name"]`` in the loop.
 
@@ -453,7 +453,7 @@ def _describe(entry: Declared) -> str:
 
 
 def check_options(values: Mapping[str, Any], declared: Mapping[str, Declared] = ALL) -> None:
-    """Check ``values`` (keyword → value) against the declaration, before any training step.
+    """Check ``values`` (keyword → value) against the ``declared`` options, before any training step.
 
     Raises :class:`~bpcore.InputError` (or :class:`~bpcore.InputTypeError`) naming the keyword:
     an unknown one, a value of the wrong type or out of bounds, an option given without the
@@ -546,7 +546,7 @@ def finetune_signature(function: F) -> F:
 
 
 def options_markdown() -> str:
-    """The README's list of finetuning options: one line each, with its default."""
+    """The list of finetuning options the site's finetuning page shows: one line each, with its default."""
     lines = []
     # The spec's keywords first, in the spec's order.
     for name, entry in _spec_first(ALL):

@@ -144,7 +144,7 @@ class CLIP(BaseModel):
         return vectors if return_tensor else vectors.cpu().tolist()
 
     def encode_images(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """The ``[len(images), vector_size]`` normalised vectors of decoded RGB images."""
+        """The ``[len(images), vector_size]`` normalised vectors of decoded RGB ``images``."""
         outputs = []
         for start in range(0, len(images), INFERENCE_BATCH_SIZE):
             chunk = images[start : start + INFERENCE_BATCH_SIZE]
@@ -153,7 +153,7 @@ class CLIP(BaseModel):
         return torch.cat(outputs) if outputs else torch.empty(0, self.vector_size, device=self.device)
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
-        """The ``[len(texts), vector_size]`` normalised vectors of texts (CLIP's text tower)."""
+        """The ``[len(texts), vector_size]`` normalised vectors of ``texts`` (CLIP's text tower)."""
         outputs = []
         for start in range(0, len(texts), INFERENCE_BATCH_SIZE):
             tokens = self.tokenize(texts[start : start + INFERENCE_BATCH_SIZE])
@@ -163,7 +163,8 @@ class CLIP(BaseModel):
     def classify(
         self, images: Sequence[Image.Image], labels: Sequence[Sequence[str]] | None, top_k: int = 0
     ) -> list[dict[str, float]]:
-        """``{label: probability}`` per image: zero-shot over ``labels`` (one list per image), else the head."""
+        """``{label: probability}`` per image of ``images``: zero-shot over ``labels`` (one list per
+        image), else the head; ``top_k`` keeps the most likely (0: all)."""
         features = self.encode_images(images)
         if labels is None:
             if self.head is None:
@@ -188,14 +189,14 @@ class CLIP(BaseModel):
         return answers
 
     def zero_shot_classifier(self, labels: Sequence[str]) -> torch.Tensor:
-        """The ``[vector_size, len(labels)]`` label embeddings, computed once per label list."""
+        """The ``[vector_size, len(labels)]`` embeddings of ``labels``, computed once per label list."""
         key = (str(self.device), self.label_template, *labels)
         return self._label_cache.get(
             key, lambda: label_embeddings(self.model, self.tokenize, labels, self.label_template, self.device)
         )
 
     def tokenize(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
-        """Token ids ``[len(texts), context_length]``, each text cut to ``max_length`` tokens (with its ends)."""
+        """Token ids ``[len(texts), context_length]`` of ``texts``, each cut to ``max_length`` tokens (with its ends)."""
         length = min(max_length or self.context_length, self.context_length)
         tokens = self.tokenizer(list(texts), context_length=length)
         if tokens.shape[1] < self.context_length:
@@ -205,7 +206,7 @@ class CLIP(BaseModel):
         return tokens
 
     def pixels(self, image: Image.Image) -> torch.Tensor:
-        """open_clip's inference preprocessing of one decoded image (bpcore decodes them): a ``[3, H, W]`` tensor."""
+        """open_clip's inference preprocessing of one decoded ``image`` (bpcore decodes them): a ``[3, H, W]`` tensor."""
         return self.preprocess(image)
 
     # -- the spec's helpers (6.1.4): one decoded image or text, or a list -------------------
@@ -215,9 +216,9 @@ class CLIP(BaseModel):
         labels: Sequence[str] | None = None,
         top_k: int = 10000,
     ) -> Any:
-        """``{label: probability}`` for a decoded image (a list of them for a list), zero-shot over ``labels``.
+        """``{label: probability}`` for a decoded ``image`` (a list of them for a list), zero-shot over ``labels``.
 
-        ``labels=None`` answers over the labels the model was finetuned on. Example:
+        ``top_k`` keeps the most likely labels; ``labels=None`` answers over the labels the model was finetuned on. Example:
         ``model.image_classification(Image.open("dog.png").convert("RGB"), ["cat", "dog"])``.
         """
         images = _as_list(image)
@@ -227,13 +228,13 @@ class CLIP(BaseModel):
         return answers[0] if _single(image) else answers
 
     def image_vectorisation(self, image: Image.Image | Sequence[Image.Image]) -> torch.Tensor:
-        """The normalised vector of a decoded image (a ``[len, vector_size]`` tensor for a list)."""
+        """The normalised vector of a decoded ``image`` (a ``[len, vector_size]`` tensor for a list)."""
         with torch.inference_mode():
             vectors = self.encode_images(_as_list(image))
         return vectors[0] if _single(image) else vectors
 
     def text_vectorisation(self, text: str | Sequence[str]) -> torch.Tensor:
-        """The normalised vector of a text (a ``[len, vector_size]`` tensor for a list)."""
+        """The normalised vector of a ``text`` (a ``[len, vector_size]`` tensor for a list)."""
         with torch.inference_mode():
             vectors = self.encode_texts([text] if isinstance(text, str) else list(text))
         return vectors[0] if isinstance(text, str) else vectors
@@ -241,7 +242,7 @@ class CLIP(BaseModel):
     def image_text_vectorisation(
         self, image: Image.Image | Sequence[Image.Image], text: str | Sequence[str]
     ) -> torch.Tensor:
-        """The combined vector of a decoded image and a text (a tensor of rows for lists of both)."""
+        """The combined vector of a decoded ``image`` and a ``text`` (a tensor of rows for lists of both)."""
         with torch.inference_mode():
             vectors = combine(
                 self.encode_images(_as_list(image)),
@@ -333,6 +334,10 @@ class CLIP(BaseModel):
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False
     ) -> Any:
+        """``torch.nn.Module.load_state_dict`` (``state_dict``, ``strict``, ``assign`` as there).
+
+        It also forgets the label vectors computed with the old weights.
+        """
         self._label_cache.clear()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 

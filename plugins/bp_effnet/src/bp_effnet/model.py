@@ -53,7 +53,8 @@ class EfficientNet(PathModel):
     (timm's ImageNet weights from the Hugging Face hub, cached after the first download),
     ``False`` (random weights) or the path of a local weights file: safetensors, or a torch state
     dict (read with ``weights_only=True``, so it cannot run code). A file's classifier may have
-    any number of classes; name them with ``labels`` unless it has ImageNet's 1,000.
+    any number of classes; name them with ``labels`` unless it has ImageNet's 1,000, and say
+    ``multi_label=True`` for a classifier trained with a sigmoid per label.
 
     Preprocessing is timm's own for the model (``resolve_model_data_config`` then
     ``create_transform``); ``image_size`` overrides its input resolution (16 to 1,024 px; e.g.
@@ -160,7 +161,10 @@ class EfficientNet(PathModel):
         return resolve_model_data_config(self.model, args=args)
 
     def transform(self, training: bool = False) -> Callable[[Image], torch.Tensor]:
-        """timm's transform: a PIL image to a normalised ``[3, size, size]`` tensor."""
+        """timm's transform: a PIL image to a normalised ``[3, size, size]`` tensor.
+
+        ``training=True`` gives the training transform (random augmentation when ``augment``).
+        """
         if training not in self._transforms:
             from timm.data import create_transform
 
@@ -168,7 +172,7 @@ class EfficientNet(PathModel):
         return self._transforms[training]
 
     def preprocess(self, images: Sequence[Image]) -> torch.Tensor:
-        """A batch tensor of decoded RGB PIL images, with the inference transform."""
+        """A batch tensor of decoded RGB PIL ``images``, with the inference transform."""
         transform = self.transform(training=False)
         return torch.stack([transform(image) for image in images])
 
@@ -194,17 +198,17 @@ class EfficientNet(PathModel):
         return self.classify(task_input["image"], top_k=top_k)
 
     def classify(self, images: Sequence[Image], top_k: int = 0) -> list[dict[str, float]]:
-        """``{label: probability}`` per image, most probable first, the ``top_k`` best (0: all)."""
+        """``{label: probability}`` per image of ``images``, most probable first, the ``top_k`` best (0: all)."""
         return learned_label_answers(
             self.logits(images), self.class_names, multi_label=self.multi_label, top_k=top_k
         )
 
     def probabilities(self, images: Sequence[Image]) -> torch.Tensor:
-        """``[len(images), classes]`` probabilities: softmax, or a sigmoid per label if finetuned multi-label."""
+        """``[len(images), classes]`` probabilities of ``images``: softmax, or a sigmoid per label if multi-label."""
         return probabilities(self.logits(images), self.multi_label)
 
     def logits(self, images: Sequence[Image]) -> torch.Tensor:
-        """``[len(images), classes]`` logits, computed in batches of ``inference_batch_size``."""
+        """``[len(images), classes]`` logits of ``images``, computed in batches of ``inference_batch_size``."""
         rows = []
         with torch.inference_mode():
             for start in range(0, len(images), self.inference_batch_size):
@@ -215,7 +219,11 @@ class EfficientNet(PathModel):
         return torch.cat(rows).cpu()
 
     def image_classification(self, image: Image | Sequence[Image], top_k: int = 10000) -> Any:
-        """The spec's helper: probabilities for one decoded image (a dict) or a list of them."""
+        """The spec's helper: probabilities for one decoded ``image`` (a dict) or a list of them.
+
+        ``top_k`` keeps the most likely labels. Example:
+        ``model.image_classification(Image.open("dog.png").convert("RGB"), top_k=3)``.
+        """
         single = not isinstance(image, (list, tuple))
         answers = self.classify([image] if single else list(image), top_k=top_k)
         return answers[0] if single else answers

@@ -51,7 +51,8 @@ class HFModel(PathModel):
 
     ``model_path`` is a hub id or a local folder written by ``save_pretrained``; the tokenizer
     comes from ``tokenizer_path`` (default: ``model_path``). ``model_class`` and
-    ``tokenizer_class`` are the transformers classes whose ``from_pretrained`` loads them.
+    ``tokenizer_class`` are the transformers classes whose ``from_pretrained`` loads them;
+    ``model_kwargs`` go to the model's ``from_pretrained`` (``{"torch_dtype": "bfloat16"}``).
 
     Example::
 
@@ -128,9 +129,10 @@ class HFModel(PathModel):
         add_special_tokens: bool = True,
         truncation: bool = True,
     ) -> list[Encoding]:
-        """Each text (or text pair) as unpadded token lists, truncated to ``max_length`` (the model's limit).
+        """Each of ``texts`` (paired with ``pairs``, if given) as unpadded token lists.
 
-        An item is ``{"input_ids": [...]}``, plus ``"token_type_ids"`` for pairs when the model
+        ``truncation`` cuts each to ``max_length`` tokens (default: the model's limit);
+        ``add_special_tokens`` adds the model's start and end tokens. An item is ``{"input_ids": [...]}``, plus ``"token_type_ids"`` for pairs when the model
         takes them (BERT-style NLI models tell premise from hypothesis by them).
         """
         encoded = self.tokenizer(
@@ -159,7 +161,10 @@ class HFModel(PathModel):
         )
 
     def pad(self, items: Sequence[Encoding], padding_side: str = "right") -> dict[str, torch.Tensor]:
-        """Pad encoded items to the longest: ``input_ids``, ``attention_mask`` (and ``token_type_ids``)."""
+        """Pad encoded ``items`` to the longest: ``input_ids``, ``attention_mask`` (and ``token_type_ids``).
+
+        ``padding_side`` is ``"right"``, or ``"left"`` for a causal model that generates after the prompt.
+        """
         longest = max(len(item["input_ids"]) for item in items)
         pad_values = {"input_ids": self.pad_token_id, "token_type_ids": 0}
         keys = [key for key in pad_values if key in items[0]]
@@ -181,7 +186,10 @@ class HFModel(PathModel):
         pairs: Sequence[str] | None = None,
         padding_side: str = "right",
     ) -> dict[str, torch.Tensor]:
-        """One padded batch of ``texts`` (or text pairs), truncated to ``max_length`` tokens."""
+        """One padded batch of ``texts`` (paired with ``pairs``, if given), truncated to ``max_length`` tokens.
+
+        ``padding_side`` as :meth:`pad` takes it.
+        """
         return self.pad(self.encode(texts, max_length, pairs), padding_side)
 
     def sorted_batches(
@@ -190,7 +198,10 @@ class HFModel(PathModel):
         batch_size: int | None = None,
         padding_side: str = "right",
     ) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-        """``(indices, padded batch)`` over encoded ``items`` sorted by length, so each batch pads little."""
+        """``(indices, padded batch)`` over encoded ``items`` sorted by length, so each batch pads little.
+
+        ``batch_size`` defaults to :attr:`inference_batch_size`; ``padding_side`` as :meth:`pad` takes it.
+        """
         batch_size = batch_size or self.inference_batch_size
         order = sorted(range(len(items)), key=lambda index: len(items[index]["input_ids"]), reverse=True)
         for start in range(0, len(order), batch_size):
@@ -322,9 +333,9 @@ class HFTextGenerationModel(HFModel):
         with_scores: bool = False,
         **options: Any,
     ) -> list[Any]:
-        """Generate from each text: a string per text, a list of ``num_generations`` strings if above 1.
+        """Generate from each of ``texts``: a string per text, a list of ``num_generations`` strings if above 1.
 
-        ``options`` are spec 3.4.8's keywords; ``defaults`` are ``generate`` keywords the options
+        Each prompt is cut to ``max_input_length`` tokens (default: the model's limit). ``options`` are spec 3.4.8's keywords; ``defaults`` are ``generate`` keywords the options
         override. With ``with_scores``, each answer is ``(text, mean token log-probability)``.
         """
         arguments = generation_arguments(options, {**self.generation_defaults, **(defaults or {})})
@@ -387,7 +398,7 @@ class HFTextGenerationModel(HFModel):
         return total / counted.sum(dim=1).clamp(min=1)
 
     def configure_generation(self, task_input: Mapping[str, Any]) -> dict[str, Any]:
-        """The spec 3.4.8 options of a text-generation input (everything but ``text``)."""
+        """The spec 3.4.8 options of a text-generation ``task_input`` (everything but ``text``)."""
         return {key: value for key, value in task_input.items() if key != "text" and value is not None}
 
 

@@ -57,13 +57,13 @@ class HFSeq2SeqTGModel(HFTextGenerationModel):
         )
 
     def inputs_for(self, task_input: Mapping[str, Any], task: str) -> list[str]:
-        """The model's input text for each item of a task's input."""
+        """The model's input text for each item of ``task_input`` (its ``text`` with the prefix of ``task``)."""
         prefix = self.task_prefixes[task]
         return [prefix + text for text in task_input["text"]]
 
     # -- finetuning -----------------------------------------------------------------------
     def training_input(self, params: Mapping[str, Any], task: str) -> str:
-        """The model's input text for one finetuning example (the same as at inference)."""
+        """The model's input text for one finetuning example ``params`` of ``task`` (the same as at inference)."""
         return self.task_prefixes[task] + params["input"]
 
     def process_batch(self, params: Mapping[str, Any], task: str = TEXT_GENERATION) -> dict[str, Any]:

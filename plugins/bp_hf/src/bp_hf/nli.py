@@ -85,7 +85,10 @@ class HFNLIModel(HFModel):
         return [ranked(item, top_k) for item in probabilities]
 
     def nli_logits(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> list[torch.Tensor]:
-        """``[labels, nli classes]`` logits per text: every text×label pair in length-sorted batches."""
+        """``[labels, nli classes]`` logits per text of ``texts`` against its list of ``labels``.
+
+        Every text×label pair is scored, in length-sorted batches.
+        """
         premises, hypotheses = [], []
         for text, text_labels in zip(texts, labels):
             for label in text_labels:
@@ -104,7 +107,7 @@ class HFNLIModel(HFModel):
         return per_text
 
     def calculate_probability(self, text: str, labels: Sequence[str]) -> list[float]:
-        """Spec 6.4.1: for one text, the probability that each label is true, on its own (in ``labels`` order).
+        """Spec 6.4.1: for one ``text``, the probability that each label is true, on its own (in ``labels`` order).
 
         Each label's entailment against contradiction, as Backprop computed it (``classify`` with
         ``multi_label=True``). Example: ``model.calculate_probability("I love it", ["positive", "negative"])``.
@@ -115,7 +118,11 @@ class HFNLIModel(HFModel):
     def classify(
         self, texts: Sequence[str], labels: Sequence[Sequence[str]], multi_label: bool = False
     ) -> list[dict[str, float]]:
-        """``{label: probability}`` per text (unsorted), single- or multi-label."""
+        """``{label: probability}`` per text of ``texts`` over its list of ``labels`` (unsorted).
+
+        Single-label: a softmax of the entailment scores over the labels; ``multi_label=True``:
+        each label's entailment against contradiction, on its own.
+        """
         results = []
         for text_labels, logits in zip(labels, self.nli_logits(texts, labels)):
             if multi_label:

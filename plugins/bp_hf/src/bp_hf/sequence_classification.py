@@ -80,7 +80,7 @@ class HFSeqTCModel(HFModel):
         )
 
     def logits(self, texts: Sequence[str], max_length: int | None = None) -> torch.Tensor:
-        """``[texts, labels]`` logits, computed in length-sorted batches."""
+        """``[texts, labels]`` logits of ``texts``, each cut to ``max_length`` tokens, in length-sorted batches."""
         encoded = self.encode(texts, max_length)
         logits = torch.empty((len(encoded), head_size(self.model)))
         with torch.inference_mode():

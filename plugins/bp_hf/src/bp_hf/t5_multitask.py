@@ -76,7 +76,9 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
 
     # -- the spec's helpers (6.8.1): thin forms of what __call__ does -----------------------
     def qa(self, question: str | Sequence[str], context: str | Sequence[str], prev_qa: Any = ()) -> Any:
-        """Answer one question from its context (a string), or a list of them (a list; ``prev_qa`` one list per question).
+        """Answer one ``question`` from its ``context`` (strings), or lists of both (``prev_qa`` then one list per question).
+
+        ``prev_qa`` holds the ``(question, answer)`` pairs asked before, for a conversation.
 
         Example: ``model.qa("Where does Sally live?", "Sally lives in London.")`` gives ``"London"``.
         """
@@ -85,11 +87,14 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
         return self.answer(list(question), list(context), list(prev_qa) if prev_qa else None)
 
     def process_qa(self, question: str, context: str, prev_qa: QAPairs = ()) -> str:
-        """The model's input for a question: ``"q: <q1> a: <a1> ... q: <question> c: <context>"``."""
+        """The model's input for a ``question``: ``"q: <q1> a: <a1> ... q: <question> c: <context>"``.
+
+        ``prev_qa`` are the earlier ``(question, answer)`` pairs, ``context`` the text to answer from.
+        """
         return qa_input(question, context, prev_qa)
 
     def emote_or_summary(self, text: str | Sequence[str], task_prefix: str, **gen_kwargs: Any) -> Any:
-        """The emotions (``task_prefix="emotion"``) or summary (``"summarise"``) of a text or a list of texts.
+        """The emotions (``task_prefix="emotion"``) or summary (``"summarise"``) of a ``text`` or a list of texts.
 
         ``gen_kwargs`` are spec 3.4.8's generation keywords. Example:
         ``model.emote_or_summary("I love it", "emotion")`` gives ``"love"``.
@@ -109,7 +114,10 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
     def answer(
         self, questions: Sequence[str], contexts: Sequence[str], prev_qas: Sequence[QAPairs] | None = None
     ) -> list[str]:
-        """Answer each question from its context, windowing contexts longer than the input limit."""
+        """Answer each of ``questions`` from its item of ``contexts``, windowing contexts longer than the input limit.
+
+        ``prev_qas`` holds one list of earlier ``(question, answer)`` pairs per question.
+        """
         prev_qas = prev_qas or [[] for _ in questions]
         owners, inputs = [], []
         for index, (question, context, prev_qa) in enumerate(zip(questions, contexts, prev_qas)):
@@ -124,7 +132,11 @@ class T5QASummaryEmotion(HFSeq2SeqTGModel):
         return [best[index][0] for index in range(len(questions))]
 
     def context_windows(self, question: str, context: str, prev_qa: QAPairs, index: int = 0) -> list[str]:
-        """``context`` whole if it fits the model's input with the question, else overlapping windows of it."""
+        """``context`` whole if it fits the model's input with the ``question``, else overlapping windows of it.
+
+        ``prev_qa`` are the earlier pairs that share the input; ``index`` is the question's place
+        in its batch, named in errors.
+        """
         limit = self.max_input_length
         prefix = self.encode([qa_input(question, "", prev_qa)], truncation=False)[0]["input_ids"]
         # A few tokens spare: a window's text can tokenise a little longer on its own.
