@@ -26,6 +26,8 @@ from bpcore.errors import (
     TrainingError,
     UnsafeLoadError,
 )
+from bpcore.evaluation import Metrics
+from bpcore.files import run_file
 from bpcore.functions import cosine_similarity
 from bpcore.plotting import plot_history
 from bpcore.plugins.hookspecs import hookimpl
@@ -61,6 +63,7 @@ __all__ = [
     "ImageVectorisation",
     "InputError",
     "InputTypeError",
+    "Metrics",
     "ModelLoadError",
     "ModelNotFoundError",
     "ModelProtocolError",
@@ -80,6 +83,7 @@ __all__ = [
     "models",
     "plot_history",
     "register_plugin",
+    "run_file",
     "save",
     "serve",
     "unregister_plugin",

@@ -24,6 +24,7 @@ from bpcore.errors import (
     ModelNotFoundError,
     TaskNotSupportedError,
 )
+from bpcore.precision import PRECISIONS
 from bpcore.tasknames import TASKS
 
 if TYPE_CHECKING:
@@ -168,8 +169,32 @@ def _run(args: argparse.Namespace) -> int:
     from bpcore.tasks import TASK_CLASSES
 
     task_class = TASK_CLASSES[args.task]
+    kwargs = _run_options(args, list(inspect.signature(task_class.__call__).parameters)[1:])
+    if args.data is not None:
+        return _run_file(args, kwargs)
+    if args.out is not None:
+        raise InputError("needs --data: the rows to answer", field="--out")
+    if not args.inputs:
+        raise InputError("give the inputs to run on, or --data FILE --out FILE", field="inputs")
+    if args.task == "qa" and args.context is None:
+        raise InputError("is required for qa", field="--context")
+    if args.task == IMAGE_TEXT and args.text is None:
+        raise InputError("is required for image-text-vectorisation, one per image", field="--text")
+    inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
+    task = task_class(args.model, device=args.device, precision=args.precision)
+    if args.task == "qa":
+        output = task(inputs, args.context, **kwargs)
+    elif args.task == "image-text-vectorisation":
+        output = task(inputs, args.text[0] if len(args.text) == 1 else args.text, **kwargs)
+    else:
+        output = task(inputs, **kwargs)
+    _print_json(output)
+    return 0
+
+
+def _run_options(args: argparse.Namespace, parameters: list[str]) -> dict[str, Any]:
+    """The task keywords of ``bpcore run`` (--set, --labels, --top-k), checked against the task's."""
     kwargs: dict[str, Any] = dict(args.set or [])
-    parameters = list(inspect.signature(task_class.__call__).parameters)[1:]
     # The items come from the positional inputs (and --context, --text); --set sets the rest.
     items = {"text", "image", "question", "context"}
     if "return_tensor" in kwargs:
@@ -179,6 +204,7 @@ def _run(args: argparse.Namespace) -> int:
     for key in kwargs:
         if key in items:
             option = {"context": "--context", "text": "--text"}.get(key, "the positional inputs")
+            option = "a column of --data" if args.data is not None else option
             raise InputError(f"give {key} with {option}, not --set", field=f"--set {key}")
     settable = sorted(set(parameters) - items - {"return_tensor"})
     unknown = sorted(set(kwargs) - set(settable))
@@ -201,19 +227,47 @@ def _run(args: argparse.Namespace) -> int:
         kwargs["labels"] = args.labels
     if args.top_k is not None:
         kwargs["top_k"] = args.top_k
-    if args.task == "qa" and args.context is None:
-        raise InputError("is required for qa", field="--context")
-    if args.task == IMAGE_TEXT and args.text is None:
-        raise InputError("is required for image-text-vectorisation, one per image", field="--text")
-    inputs: Any = args.inputs[0] if len(args.inputs) == 1 else list(args.inputs)
-    task = task_class(args.model, device=args.device)
-    if args.task == "qa":
-        output = task(inputs, args.context, **kwargs)
-    elif args.task == "image-text-vectorisation":
-        output = task(inputs, args.text[0] if len(args.text) == 1 else args.text, **kwargs)
-    else:
-        output = task(inputs, **kwargs)
-    _print_json(output)
+    return kwargs
+
+
+def _run_file(args: argparse.Namespace, kwargs: dict[str, Any]) -> int:
+    """``bpcore run TASK --data IN --out OUT``: every row's answer into OUT, going on from what OUT holds."""
+    from bpcore.files import run_file
+
+    if args.inputs:
+        raise InputError("give the inputs on the command line or with --data, not both", field="--data")
+    if args.out is None:
+        raise InputError(
+            "is required with --data: the JSON Lines file to write the answers to", field="--out"
+        )
+    if args.text is not None:
+        raise InputError("with --data, the text of each image is a column of the data", field="--text")
+    if args.context is not None:
+        kwargs["context"] = args.context  # one context for every question
+    try:
+        summary = run_file(
+            args.task,
+            args.data,
+            args.out,
+            model=args.model,
+            device=args.device,
+            precision=args.precision,
+            batch_size=args.batch_size,
+            id_column=args.id_column,
+            overwrite=args.overwrite,
+            progress=False if args.quiet else None,
+            **kwargs,
+        )
+    except KeyboardInterrupt:
+        _say(f"the answers so far are in {args.out}: run the same command again to go on from there")
+        raise
+    if not args.quiet:
+        rate = summary.answered / summary.seconds if summary.seconds > 0 else 0.0
+        resumed = f" (going on after the {summary.resumed} already there)" if summary.resumed else ""
+        _say(
+            f"answered {summary.answered} rows{resumed} in {summary.seconds:.1f}s "
+            f"({rate:.0f} rows/s); {summary.rows} answers in {summary.out}"
+        )
     return 0
 
 
@@ -480,13 +534,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
-        help="run a task and print its JSON output",
-        description="Run a task on one or more inputs (texts, questions or image paths) and print JSON.",
+        help="run a task and print its JSON output, or answer every row of a data file",
+        description=(
+            "Run a task on one or more inputs (texts, questions or image paths) and print JSON, or\n"
+            "answer every row of a data file (--data) into a JSON Lines file (--out).\n\n"
+            "With --data, the file is JSON Lines, CSV or Parquet; each row holds the task's\n"
+            "arguments by name, and optionally an id, e.g. for text-vectorisation:\n\n"
+            '  {"id": "a7", "text": "iPhone 12 128GB"}\n\n'
+            "qa rows hold question and context, text-classification rows text (and optionally\n"
+            "their own labels). Each line of --out is one row's answer, in order:\n\n"
+            '  {"row": 1, "id": "a7", "answer": [0.0123, ...]}\n\n'
+            "A stopped run goes on from what --out already holds when run again."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  bpcore run emotion 'I love it'\n  bpcore run text-vectorisation --data texts.jsonl --out vectors.jsonl",
     )
     run.add_argument("task", choices=TASKS)
-    run.add_argument("inputs", nargs="+", help="texts, questions (qa) or image paths (image tasks)")
+    inputs = run.add_argument("inputs", nargs="+", help="texts, questions (qa) or image paths (image tasks)")
+    # None with --data. (nargs="*" would match no inputs before the options: "run TASK --model M text" fails.)
+    inputs.required = False
+    run.add_argument(
+        "--data", metavar="FILE", help="answer every row of this file: .jsonl, .ndjson, .csv or .parquet"
+    )
+    run.add_argument("--out", metavar="FILE", help="with --data: the .jsonl file the answers go to")
+    from bpcore.files import DEFAULT_BATCH_SIZE
+
+    run.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"with --data: rows per model call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    run.add_argument(
+        "--id-column",
+        default="id",
+        metavar="NAME",
+        help="with --data: the column copied to each answer (default: id)",
+    )
+    run.add_argument(
+        "--overwrite", action="store_true", help="with --data: start again, replacing what --out holds"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="with --data: no progress bar, no summary")
     run.add_argument("--model", help="model name, alias or saved path (default: the task's default)")
     run.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    run.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="bf16 pays only where the CPU (AMX, avx512-bf16) or GPU has it; auto: bf16 there, else fp32",
+    )
     run.add_argument("--context", help="qa: the context to answer from")
     run.add_argument("--labels", nargs="+", help="classification: the labels to score")
     run.add_argument("--top-k", type=int, help="classification: keep the k most likely labels")
@@ -501,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     _add_finetune(commands)
+    from bpcore.evaluation.commands import add_commands as add_evaluate
+
+    add_evaluate(commands)
     return parser
 
 

@@ -8,6 +8,8 @@ A page's blocks, as the tests run them:
   :data:`NOT_RUN`);
 - ```` ```json title="NAME" ```` (any language with a ``title`` that is a file name): written
   to that file before the blocks after it run;
+- ```` ```python title="On a Ray cluster" ````: not run here (it needs a cluster and its storage);
+  ``tests/test_ray_data.py`` runs the same calls on a local Ray instance;
 - ```` ```text title="Output" ````: what the block before it prints, exactly;
   ```` ```text title="Output, for example" ````: what it prints with the default model; the
   answers of tiny models differ, so it is compared by shape (:func:`like_shown`).
@@ -30,6 +32,7 @@ PAGES = sorted(page for page in DOCS.rglob("*.md") if "plugins" not in page.rela
 FENCE = re.compile(r"^```(\w*)([^\n]*)\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 TITLE = re.compile(r'title="([^"]*)"')
 EXACT, LIKE = "Output", "Output, for example"
+ON_A_CLUSTER = "On a Ray cluster"
 #: Shell commands a page shows that the tests do not run: installs, the repository's sessions,
 #: launchers of other programs (their scripts are the pages' Python).
 NOT_RUN = ("pip ", "python3 ", "accelerate ", "ACCELERATE_USE_CPU=", "torchrun ", "tensorboard ")
@@ -49,6 +52,10 @@ class Block:
     @property
     def is_file(self) -> bool:
         return self.title is not None and not self.is_output and "." in self.title
+
+    @property
+    def needs_a_cluster(self) -> bool:
+        return self.title == ON_A_CLUSTER
 
 
 def blocks(page: Path) -> list[Block]:

@@ -43,6 +43,7 @@ def _add_option(parser: argparse.ArgumentParser, field: attrs.Attribute[Any]) ->
             f"--{field.name.replace('_', '-')}",
             type=kind,
             default=field.default,
+            choices=field.metadata.get("choices"),
             help=f"{help_text} (default {field.default})",
         )
 

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from bpcore.errors import InputError
+from bpcore.precision import PRECISIONS
 
 #: Where ``bpcore serve --workers N`` hands its settings to each worker process.
 CONFIG_ENV = "BPCORE_SERVE_CONFIG"
@@ -75,6 +76,14 @@ class ServeConfig:
         default=2,
         validator=_positive,
         metadata={"help": "batches of one model run at once (the next forms while others run)"},
+    )
+    precision: str = attrs.field(
+        default="fp32",
+        validator=attrs.validators.in_(PRECISIONS),
+        metadata={
+            "help": "inference precision: bf16 pays only where the CPU (AMX, avx512-bf16) or GPU has it",
+            "choices": PRECISIONS,
+        },
     )
     max_queue: int = attrs.field(
         default=1024, validator=_positive, metadata={"help": "requests waiting per model before 503"}

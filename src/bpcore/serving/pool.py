@@ -17,7 +17,8 @@ from bpcore.tasks import Task
 class ModelPool:
     """Loaded models by name, and one :class:`~bpcore.tasks.base.Task` per (task, model) over them."""
 
-    def __init__(self) -> None:
+    def __init__(self, precision: str = "fp32") -> None:
+        self.precision = precision  # every task's inference precision (bpcore serve --precision)
         self._models: dict[str, Any] = {}
         self._served: dict[str, str] = {}  # a start model's name (or path) -> its key
         self._tasks: dict[tuple[str, str], Task] = {}
@@ -102,15 +103,14 @@ class ModelPool:
                         self._stamps[key] = stamp
         return model
 
-    @staticmethod
-    def _front(task: str, model: Any) -> Task:
+    def _front(self, task: str, model: Any) -> Task:
         from bpcore.models.direct import front_for
 
         if not _serves(model, task):
             raise TaskNotSupportedError(
                 f"{getattr(model, 'name', None) or type(model).__name__} does not serve {task!r}"
             )
-        front: Task = front_for(task)(model)
+        front: Task = front_for(task)(model, precision=self.precision)
         return front
 
 

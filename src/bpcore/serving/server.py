@@ -25,7 +25,7 @@ class Server:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.pool = ModelPool()
+        self.pool = ModelPool(config.precision)
         self.metrics = Metrics()
         self.batchers: dict[tuple[str, str], Batcher] = {}
         self.ready = False

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
     from bpcore.batching import Example
     from bpcore.calls import PreparedCall
+    from bpcore.evaluation.results import Metrics
     from bpcore.plugins.specs import ModelSpec
     from bpcore.training import History
     from bpcore.training.data import MakeBatchPlan
@@ -99,18 +100,31 @@ class Task:
         device: str | None = None,
         *,
         url: str | None = None,
+        precision: str = "fp32",
     ) -> None:
-        """``local=False`` runs the task on a bpcore server (``url``, or ``$BPCORE_URL``) with ``api_key``.
+        """A task over ``model``: a registered name, a saved folder, a model object or class (None: the default).
 
+        ``device``: where the model runs (None: CUDA when there is one, else the CPU).
+        ``local=False`` runs the task on a bpcore server (``url``, or ``$BPCORE_URL``) with ``api_key``.
         A remote task checks input here with the same schemas, loads no model and imports no torch;
         ``model`` is then a name the server serves (None: its default for the task).
+        ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bf16 where the hardware computes it
+        natively) for inference; :attr:`precision` says what runs (:mod:`bpcore.precision`).
         """
+        from bpcore.precision import check_precision
+
         self.device = device
+        self._precision = check_precision(precision)
         self._chose_model = model is not None
         self._remote = None
         if not local:
             from bpcore.remote import RemoteModel
 
+            if precision != "fp32":  # the server's choice, made once for every client
+                raise InputError(
+                    "a remote task runs at the server's precision (bpcore serve --precision)",
+                    field="precision",
+                )
             self._spec = None
             self._remote = RemoteModel.connect(self.task, model, api_key=api_key, url=url)
             self.model = self._remote
@@ -119,6 +133,17 @@ class Task:
 
         resolve_device(device)  # a device that does not exist here is an InputError naming ``device``
         self.model = self._resolve_model(model, device)
+
+    @property
+    def precision(self) -> str:
+        """The inference precision in use, ``"fp32"`` or ``"bf16"`` (``"auto"`` resolved for the model's device)."""
+        from bpcore.precision import resolve_precision
+
+        return resolve_precision(self._precision, self._model_device())
+
+    def _model_device(self) -> Any:
+        device = getattr(self.model, "device", None)
+        return device if device is not None and not isinstance(device, bool) else self.device
 
     def __repr__(self) -> str:
         return (
@@ -149,7 +174,11 @@ class Task:
     def list_models(
         cls, return_dict: bool = False, display: bool = False, limit: int | None = None
     ) -> list[dict[str, Any]] | dict[str, dict[str, Any]] | None:
-        """The registered models that support this task."""
+        """The registered models that support this task (see :meth:`bpcore.models.AutoModel.list_models`).
+
+        ``return_dict``: keyed by name instead of a list; ``display``: print them instead;
+        ``limit``: at most that many.
+        """
         from bpcore.models.auto import AutoModel
 
         return AutoModel.list_models(task=cls.task, return_dict=return_dict, display=display, limit=limit)
@@ -197,12 +226,13 @@ class Task:
         return call
 
     def run(self, call: PreparedCall) -> Any:
-        """The model's answers to a prepared call, checked: one answer for a single item, else a list."""
+        """The model's answers to ``call`` (from :meth:`prepare`), checked: one answer for a single item, else a list."""
         from bpcore.models.direct import task_call
+        from bpcore.precision import running_in
         from bpcore.protocol import check_answers, describe_model, inference
 
         plugin = self._spec.plugin if self._spec is not None else None
-        with inference(self.model), task_call():
+        with inference(self.model), task_call(), running_in(self.precision, self._model_device()):
             try:
                 output = self.model(call.payload, task=self.task, **call.model_kwargs)
             except BpcoreError:
@@ -375,7 +405,7 @@ class Task:
 
     @classmethod
     def check_params(cls, params: Any, variant: str | None = None) -> Any:
-        """``params`` checked against the variant's schema, every image opened: before any model loads.
+        """``params`` checked against ``variant``'s schema (None: the default), every image opened: before any model loads.
 
         Raises :class:`~bpcore.InputError` naming the field and item; returns the structured data.
 
@@ -457,17 +487,26 @@ class Task:
         return self.model.training_step(batch["inputs"], task=self.task)
 
     def step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """The model's own loss (``training_step`` returns it)."""
+        """The model's own loss (``training_step`` returns it).
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         return self._training_step(batch)
 
     def step_single_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """Cross-entropy of the model's logits against the label indices."""
+        """Cross-entropy of the model's logits against the label indices.
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         import torch.nn.functional as F
 
         return F.cross_entropy(self._logits(batch), batch["targets"])
 
     def step_loss_or_logits(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """The model's own loss (a scalar), or cross-entropy of the logits it returns instead."""
+        """The model's own loss (a scalar), or cross-entropy of the logits it returns instead.
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -477,7 +516,10 @@ class Task:
         return F.cross_entropy(self._checked_logits(output, batch), batch["targets"])
 
     def step_multi_label(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """Per-label sigmoid cross-entropy against the multi-hot targets."""
+        """Per-label sigmoid cross-entropy against the multi-hot targets.
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         import torch.nn.functional as F
 
         logits = self._logits(batch)
@@ -502,7 +544,10 @@ class Task:
         return logits
 
     def step_cosine(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """Squared error between each pair's cosine similarity and its target score."""
+        """Squared error between each pair's cosine similarity and its target score.
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         from bpcore.batching import split_views
         from bpcore.training.losses import cosine_similarity_loss
 
@@ -510,7 +555,10 @@ class Task:
         return cosine_similarity_loss(vectors1, vectors2, batch["targets"])
 
     def step_triplet(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        """Semi-hard triplet loss over the batch's groups."""
+        """Semi-hard triplet loss over the batch's groups.
+
+        ``batch``: the collated batch the loop hands over; ``batch_idx``: its index in the epoch.
+        """
         from bpcore.training.distributed import gather_across_processes
         from bpcore.training.losses import TripletSemiHardLoss
 
@@ -519,6 +567,31 @@ class Task:
         # Negatives are mined among the whole batch, whichever process holds them.
         embeddings = gather_across_processes(self._training_step(batch))
         return self._triplet_loss(embeddings, gather_across_processes(batch["targets"]))
+
+    # -- evaluating -----------------------------------------------------------------------
+    def evaluate(
+        self, params: Any, variant: str | None = None, *, predictions: bool = False, threshold: float = 0.5
+    ) -> Metrics:
+        """Score the model on ``params``, the keys ``finetune`` takes for ``variant``: all of it.
+
+        Pass held-out data (not what the model was finetuned on) to see how it does on new
+        examples. ``variant`` None: the one the keys fit (labels as lists: multi-label), the default
+        first. A classifier is scored over the labels it learned; a zero-shot one over the labels
+        in ``params``. ``threshold``: the probability a multi-label label needs to count as predicted.
+        ``predictions=True`` keeps each example's prediction in ``metrics.predictions``. The metrics
+        per variant are :func:`bpcore.evaluation.metrics_for`'s (needs ``pip install 'bpcore[evaluate]'``).
+
+        Example::
+
+            tc = bpcore.TextClassification()
+            tc.evaluate(test)["accuracy"]           # zero-shot: 0.41
+            tc.finetune(train)
+            metrics = tc.evaluate(test)             # {"accuracy": 0.93, "f1_macro": 0.92, ...}
+            print(metrics)                          # a table, with per-label scores and the confusion matrix
+        """
+        from bpcore.evaluation.evaluate import evaluate
+
+        return evaluate(self, params, variant, predictions=predictions, threshold=threshold)
 
     # -- saving and deploying -------------------------------------------------------------
     def _need_local(self, action: str) -> None:
@@ -535,7 +608,10 @@ class Task:
         details: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Save the task's model (see :func:`bpcore.save`); returns the folder."""
+        """Save the task's model as ``name`` under ``$BPCORE_HOME`` (see :func:`bpcore.save`); returns the folder.
+
+        ``description`` and ``details`` (a dict) are saved with it and shown by ``bpcore list-models``.
+        """
         from bpcore.saving import save
 
         self._need_local("saving")
@@ -554,6 +630,8 @@ class Task:
         """Send the task's model to a bpcore server (``url`` or ``$BPCORE_URL``), which serves it as ``name``.
 
         As :meth:`save` does, it replaces a model of that name unless ``overwrite=False``.
+        ``description`` and ``details`` travel with it; ``api_key`` is the server's key (default
+        ``$BPCORE_API_KEY``).
 
         Example::
 
