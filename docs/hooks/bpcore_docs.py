@@ -7,7 +7,8 @@ A page asks for one with a marker on a line of its own, ``<!-- bpcore:NAME -->``
 - ``finetune-options``: every finetuning option with its default (``bpcore.training.options``);
 - ``models TASK``: the first-party models registered for a task, its default marked;
 - ``variants TASK``: a task's finetuning variants and their params keys (from its contract, as
-  ``bpcore.contracts.tables`` renders the protocol's tables), and ``finetune``'s own options.
+  ``bpcore.contracts.tables`` renders the protocol's tables), and ``finetune``'s own options;
+- ``metrics TASK``: what ``task.evaluate`` reports for each variant (``bpcore.evaluation.metrics_for``).
 
 An unknown marker fails the build. The hook also draws ``img/history.png`` with
 :func:`bpcore.plot_history` from a real (tiny) finetune, and turns the Sphinx roles of
@@ -173,6 +174,21 @@ def variants_table(task: str) -> str:
     return "\n".join(rows)
 
 
+def metrics_table(task: str) -> str:
+    """What ``evaluate`` reports for each of ``task``'s variants: name, meaning, the function computing it."""
+    from bpcore.contracts import CONTRACTS
+    from bpcore.evaluation import metrics_for
+
+    contract = CONTRACTS[task]
+    rows = ["| `variant` | metric | what it measures | computed by |", "|---|---|---|---|"]
+    for variant in contract.variants:
+        name = f"`{variant.name}`" if len(contract.variants) > 1 else "(one variant)"
+        for metric in metrics_for(task, variant.name):
+            rows.append(f"| {name} | `{metric.name}` | {metric.meaning} | `{metric.computed_by}` |")
+            name = ""
+    return "\n".join(rows)
+
+
 def _loss(loss: str) -> str:
     return {
         "model": "the model's own",
@@ -189,6 +205,7 @@ GENERATORS: dict[str, Any] = {
     "finetune-options": finetune_options,
     "models": models_table,
     "variants": variants_table,
+    "metrics": metrics_table,
 }
 
 
