@@ -74,6 +74,7 @@ def tests(session: nox.Session) -> None:
         "matplotlib>=3.7",
         "tensorboard>=2.14",
         "openai>=1.0",
+        "openvino>=2026.4",  # bp-st's backend="openvino" (the bp-st[openvino] extra)
         *DOCS,
     )
     session.run("pytest", *session.posargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import torch
 from huggingface_hub.errors import HFValidationError
 from sentence_transformers import SentenceTransformer
 
+from bp_st.openvino_backend import OpenVINOEncoder, check_backend
 from bp_st.saved import check_saved_folder, check_tokenizer_fits
 from bpcore.plugins import (
     TEXT_VECTORISATION,
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
 SAVED_FOLDER = "sentence-transformer"
 #: Texts per forward pass at inference (``encode`` sorts by length first, so padding stays small).
 ENCODE_BATCH_SIZE = 32
+#: Held while an OpenVINO export is built or swapped (rare): one lock for all models keeps them copyable.
+_BACKEND_LOCK = threading.Lock()
 
 
 class STModel(PathModel):
@@ -42,6 +46,10 @@ class STModel(PathModel):
     ``init_model(model_path, device=...)`` and returns a ``SentenceTransformer``. Texts longer
     than ``max_length`` tokens are truncated. Vectors are what the model's own modules produce
     (normalised only if the model ends with a ``Normalize`` module, as all-MiniLM-L6-v2 does).
+    ``backend`` runs inference in ``"torch"`` or ``"openvino"`` (CPU only, the extra
+    ``bp-st[openvino]``; see :mod:`bp_st.openvino_backend` and :meth:`set_backend`): a run-time
+    choice, never saved. Finetuning always trains the torch weights; with ``"openvino"`` the next
+    inference after it exports the finetuned weights anew.
 
     Example::
 
@@ -64,9 +72,11 @@ class STModel(PathModel):
         model_path: str | os.PathLike[str],
         init_model: Callable[..., SentenceTransformer] = SentenceTransformer,
         max_length: int = 512,
+        backend: str = "torch",
         **identity: Unpack[ModelIdentity],
     ) -> None:
         _check_length(max_length)
+        check_backend(backend)
         target = resolve_device(identity.get("device"))
 
         def load(path: str) -> SentenceTransformer:
@@ -82,6 +92,46 @@ class STModel(PathModel):
         super().__init__(str(model_path), init_model=load, **identity)
         self.max_length = max_length
         self.model.max_seq_length = max_length
+        self._backend = "torch"
+        self._openvino: OpenVINOEncoder | None = None
+        self.set_backend(backend)
+
+    # -- backend --------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        """What runs inference: ``"torch"`` or ``"openvino"``."""
+        return self._backend
+
+    def set_backend(self, backend: str) -> STModel:
+        """Run inference in ``backend`` from now on (``"torch"`` or ``"openvino"``); returns the model.
+
+        ``"openvino"`` exports the transformer now (or loads its cached export) and runs on the
+        CPU only. It is how a registered model gets the backend::
+
+            model = bpcore.models.AutoModel.from_pretrained("all-minilm-l6-v2", device="cpu")
+            tv = bpcore.TextVectorisation(model.set_backend("openvino"))
+
+        Call it again after changing the weights by hand: the export is a snapshot of them.
+        """
+        check_backend(backend)
+        if backend == "openvino" and self.device.type != "cpu":
+            raise InputError(
+                f"backend='openvino' runs on the CPU, and this model is on {self.device}: load it with device='cpu'",
+                field="backend",
+            )
+        with _BACKEND_LOCK:
+            self._openvino = self._export() if backend == "openvino" else None
+            self._backend = backend
+        return self
+
+    def _export(self) -> OpenVINOEncoder:
+        return OpenVINOEncoder(self.model, label=self.name or self.model_path)
+
+    def _openvino_encoder(self) -> OpenVINOEncoder:
+        with _BACKEND_LOCK:
+            if self._openvino is None:  # finetuned since the last export
+                self._openvino = self._export()
+            return self._openvino
 
     # -- inference ------------------------------------------------------------------------
     def __call__(
@@ -98,6 +148,8 @@ class STModel(PathModel):
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """The ``[len(texts), vector_size]`` vectors of ``texts``, computed without gradients."""
+        if self._backend == "openvino":
+            return self._openvino_encoder().encode(self.model, list(texts), ENCODE_BATCH_SIZE)
         return self.model.encode(
             list(texts), batch_size=ENCODE_BATCH_SIZE, convert_to_tensor=True, show_progress_bar=False
         )
@@ -137,11 +189,18 @@ class STModel(PathModel):
             [item["text"] for item in items], max_length=min(item["max_length"] for item in items)
         )
 
+    def pre_finetuning(self, **told: Any) -> None:
+        """Before a task finetunes this model (told nothing, for text vectorisation): the export goes stale."""
+        # Also here, not only in training_step: a finetune with its own step= may never call that.
+        self._openvino = None
+
     def training_step(
         self, batch: Mapping[str, torch.Tensor], task: str = TEXT_VECTORISATION
     ) -> torch.Tensor:
         """The ``[batch, vector_size]`` vectors of a collated batch; the task computes the loss."""
         self.check_task(task)
+        # The weights are about to change: the OpenVINO export is stale, redone at the next inference.
+        self._openvino = None
         return self.vectorise(batch)
 
     # -- saving ---------------------------------------------------------------------------
