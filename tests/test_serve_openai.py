@@ -265,7 +265,8 @@ def gated() -> Iterator[str]:
 
 def test_openai_and_native_calls_share_model_calls(gated):
     Gated.gate = threading.Event()
-    with running_server(max_wait_ms=0, max_batch_size=8) as url:
+    # One batch at a time: the next one gathers both routes' requests while the first is held.
+    with running_server(max_wait_ms=0, max_batch_size=8, concurrent_batches=1) as url:
         client, route = client_for(url), f"{url}/v1/text-vectorisation"
         with ThreadPoolExecutor(3) as pool:
             first = pool.submit(call, route, "POST", {"model": gated, "text": "held"})
