@@ -162,9 +162,10 @@ def _body(body: bytes) -> dict[str, Any]:
         ((_start(200, b"application/json"),), False),  # ... after the start of its answer
         ((_start(503, b"text/plain"), _body(b"Request dropped")), False),  # the proxy's own 503
         ((_start(500, b"text/plain"), _body(b"Internal Server Error")), False),
+        ((_start(408, b"text/plain"), _body(b"Request 1 timed out after 30.0s.")), False),
         ((), True),
     ],
-    ids=["no-answer", "start-only", "proxy-503", "proxy-500", "proxy-raised"],
+    ids=["no-answer", "start-only", "proxy-503", "proxy-500", "proxy-408", "proxy-raised"],
 )
 def test_what_the_proxy_answers_itself_is_a_clean_json_503(messages, fail):
     sent = _asgi(on_ray.CleanProxyErrors, *messages, fail=fail)
@@ -193,7 +194,11 @@ def ray_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayServer]:
     folder = tmp_path_factory.mktemp("ray")
     home = folder / "bpcore-home"
     site = fake_plugins(folder / "site", {CLASSES_ENTRY_POINT: CLASSES_PLUGIN})
-    config = ServeConfig(models=[SAVED["text"]], replicas=2, port=0, api_keys=[KEY], max_wait_ms=10, ray=True)
+    config = ServeConfig(
+        models=[SAVED["text"]], replicas=2, port=0, api_keys=[KEY], max_wait_ms=10, ray=True,
+        # A request stuck on the replica a test kills ends as a 503 well before the client gives up.
+        request_timeout=30,
+    )
     local = False
     with pytest.MonkeyPatch.context() as env:
         env.setenv("BPCORE_HOME", str(home))

@@ -97,6 +97,14 @@ class ServeConfig:
     replicas: int = attrs.field(
         default=1, validator=_positive, metadata={"help": "Ray Serve replicas of the app (with --ray)"}
     )
+    request_timeout: float = attrs.field(
+        default=300.0,
+        validator=_positive,
+        metadata={
+            "help": "with --ray: seconds a request may wait and run before Ray's proxy answers 503 "
+            "(a request stuck on a replica that died ends so)"
+        },
+    )
     trust_pickle: bool = attrs.field(
         default=False, metadata={"help": "accept uploads holding a pickle (it can run code)"}
     )

@@ -205,8 +205,8 @@ class CleanProxyErrors:
     """ASGI middleware for Ray Serve's HTTP proxy: what the proxy answers itself is bpcore's JSON 503.
 
     A request in flight on a replica that died gets no answer from the proxy (a bare 500 from its
-    web server), or only the start of one; a proxy that queues too many requests answers a
-    plain-text 503. Each becomes ``503`` with ``{"error": {"type": "ServerError", ...}}`` and
+    web server), only the start of one, or none until ``request_timeout`` (a plain-text 408); a
+    proxy that queues too many requests answers a plain-text 503. Each becomes ``503`` with ``{"error": {"type": "ServerError", ...}}`` and
     ``Retry-After: 1``: the request may be sent again. To that end a response's start is held
     until its first body bytes arrive. The app's own answers (JSON) pass unchanged; a streamed
     answer cut after its first bytes stays cut (bpcore's answers are not streamed).
@@ -251,9 +251,9 @@ class CleanProxyErrors:
 
 
 def _from_proxy(start: Message) -> bool:
-    """An error the proxy answers itself: a 500 or 503 that is not bpcore's JSON."""
+    """An error the proxy answers itself (a 500, its 503, its 408 when a request timed out): not bpcore's JSON."""
     content_type = dict(start.get("headers") or []).get(b"content-type", b"")
-    return start["status"] in (500, 503) and not content_type.startswith(b"application/json")
+    return start["status"] in (408, 500, 503) and not content_type.startswith(b"application/json")
 
 
 async def _send_503(send: Send) -> None:
@@ -307,7 +307,7 @@ def start(config: ServeConfig, *, local: bool = True, **overrides: Any) -> str:
             )
         port = _free_port(config.host)
     serve.start(
-        http_options={"host": config.host, "port": port},
+        http_options={"host": config.host, "port": port, "request_timeout_s": config.request_timeout},
         controller_options=controller_options(),
     )
     serve.run(ray_app(config, **overrides), name=APP_NAME, route_prefix="/")
