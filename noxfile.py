@@ -12,6 +12,7 @@ plugin's requirement on ``bpcore`` is met by the checkout and never looked up on
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -70,6 +71,7 @@ def tests(session: nox.Session) -> None:
     _install_everything(
         session,
         "pytest",
+        "pytest-xdist>=3.5",
         "hypothesis>=6.100",
         "matplotlib>=3.7",
         "tensorboard>=2.14",
@@ -77,7 +79,10 @@ def tests(session: nox.Session) -> None:
         "openvino>=2026.4",  # bp-st's backend="openvino" (the bp-st[openvino] extra)
         *DOCS,
     )
-    session.run("pytest", *session.posargs)
+    # One worker per core, at most four (each loads torch); conftest.py keeps a file's tests on one
+    # worker and the files that start Ray on the same one.
+    workers = str(min(os.cpu_count() or 1, 4))
+    session.run("pytest", "-n", workers, "--dist", "loadgroup", *session.posargs)
 
 
 @nox.session
