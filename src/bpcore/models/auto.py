@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bpcore.errors import ModelNotFoundError
+from bpcore.errors import InputError, ModelNotFoundError
 from bpcore.plugins.registry import Registry, get_registry
 from bpcore.plugins.specs import ModelSpec
 from bpcore.protocol import ready_for_inference
@@ -16,13 +16,16 @@ def resolve_model(
     task: str | None = None,
     device: str | None = None,
     aliases: Mapping[str, str] | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[Any, ModelSpec | None]:
     """The model a name stands for, and its spec when it comes from the registry.
 
     ``None`` is the task's default; registered names and aliases come first, then models saved
     by name under ``$BPCORE_HOME`` or at a path, then a plain model folder or file at a path
     that a plugin recognises (:mod:`bpcore.model_folders`; ``task`` decides between plugins).
+    ``model_kwargs`` go to a registered model's factory over its registered ones.
     """
+    model_kwargs = dict(model_kwargs or {})
     registry = get_registry()
     if name is None:
         if task is None:
@@ -37,8 +40,14 @@ def resolve_model(
             path = find_model_path(name)
             if path is None:
                 raise
+            if model_kwargs:
+                raise InputError(
+                    f"{name!r} is a saved model: it is built from its folder, so {sorted(model_kwargs)} "
+                    "cannot be given (a model's run-time settings have their own methods, e.g. set_backend)",
+                    field=sorted(model_kwargs)[0],
+                ) from None
             return load(path, device=device, task=task), None
-    return ready_for_inference(spec.load(device=device)), spec
+    return ready_for_inference(spec.load(device=device, **model_kwargs)), spec
 
 
 def _display(rows: list[dict[str, Any]]) -> None:
@@ -110,6 +119,7 @@ class AutoModel:
         aliases: Mapping[str, str] | None = None,
         device: str | None = None,
         task: str | None = None,
+        **model_kwargs: Any,
     ) -> Any:
         """Build a registered model by name or alias, or load one saved with :func:`bpcore.save`.
 
@@ -117,14 +127,19 @@ class AutoModel:
         a path; ``aliases`` maps extra names to registered ones (``{"mine": "t5-small"}``);
         ``device`` is where the weights go (None: CUDA when available, else the CPU); ``task``
         picks between models that share an alias, or between plugins recognising a plain folder.
+        Other keywords go to a registered model's class over its registered arguments (a saved
+        model is built from its folder and takes none).
 
         Example::
 
             from bpcore.models import AutoModel
 
             model = AutoModel.from_pretrained("t5-small", device="cpu")
+            fast = AutoModel.from_pretrained("all-minilm-l6-v2", backend="openvino")  # bp-st[openvino]
         """
-        return resolve_model(model_name, task=task, device=device, aliases=aliases)[0]
+        return resolve_model(
+            model_name, task=task, device=device, aliases=aliases, model_kwargs=model_kwargs
+        )[0]
 
     @staticmethod
     def list_models(

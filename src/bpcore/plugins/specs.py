@@ -104,8 +104,8 @@ class ModelSpec:
             "plugin": self.plugin,
         }
 
-    def load(self, device: str | None = None) -> Any:
-        """Import the factory and build the model.
+    def load(self, device: str | None = None, **overrides: Any) -> Any:
+        """Import the factory and build the model; ``overrides`` go to the factory over ``init_kwargs``.
 
         Whatever goes wrong in the plugin's code (an import error, a syntax error, arguments the
         factory does not take, an exception while building) becomes a :class:`ModelLoadError`
@@ -120,9 +120,12 @@ class ModelSpec:
                 f"{where} needs {self.factory}, which cannot be imported ({type(error).__name__}: {error}); "
                 "reinstall or fix the plugin"
             ) from error
+        reserved = sorted(set(overrides) & {"name", "description", "tasks", "details", "device"})
+        if reserved:
+            raise InputError(f"{reserved[0]} is set by the registry, not by a keyword", field=reserved[0])
         try:
             return factory(
-                **self.init_kwargs,
+                **{**self.init_kwargs, **overrides},
                 name=self.name,
                 description=self.description,
                 tasks=list(self.tasks),

@@ -106,10 +106,10 @@ class STModel(PathModel):
         """Run inference in ``backend`` from now on (``"torch"`` or ``"openvino"``); returns the model.
 
         ``"openvino"`` exports the transformer now (or loads its cached export) and runs on the
-        CPU only. It is how a registered model gets the backend::
+        CPU only. A registered model gets the backend by name, a loaded one by this method::
 
-            model = bpcore.models.AutoModel.from_pretrained("all-minilm-l6-v2", device="cpu")
-            tv = bpcore.TextVectorisation(model.set_backend("openvino"))
+            model = bpcore.models.AutoModel.from_pretrained("all-minilm-l6-v2", backend="openvino")
+            tv = bpcore.TextVectorisation(bpcore.load("my-search-model").set_backend("openvino"))
 
         Call it again after changing the weights by hand: the export is a snapshot of them.
         """
