@@ -195,7 +195,12 @@ def ray_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayServer]:
     home = folder / "bpcore-home"
     site = fake_plugins(folder / "site", {CLASSES_ENTRY_POINT: CLASSES_PLUGIN})
     config = ServeConfig(
-        models=[SAVED["text"]], replicas=2, port=0, api_keys=[KEY], max_wait_ms=10, ray=True,
+        models=[SAVED["text"]],
+        replicas=2,
+        port=0,
+        api_keys=[KEY],
+        max_wait_ms=10,
+        ray=True,
         # A request stuck on the replica a test kills ends as a 503 well before the client gives up.
         request_timeout=30,
     )
