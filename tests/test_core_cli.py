@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -420,6 +421,16 @@ def test_stdout_on_a_full_disk_is_one_line_exit_1():
         result = run_bpcore(["list-models", "--json"], stdout=full)
     assert result.returncode == 1
     assert "No space left" in one_line_error(result.stderr)
+
+
+def test_a_reader_that_stopped_reading_gets_no_error_line():
+    """``bpcore ... | head``: the pipe closes early; like ``ls | head``, nothing is said on stderr."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with open(write_end, "w") as closed_pipe:
+        result = run_bpcore(["list-models", "--json"], stdout=closed_pipe)
+    assert result.returncode == 1
+    assert result.stderr == ""
 
 
 def test_ctrl_c_exits_130_in_one_line(tmp_path):

@@ -788,6 +788,10 @@ def _main(argv: Sequence[str] | None, signalled: list[bool]) -> int:
             raise
         _say(f"error: {error}")
         return EXIT_FAILURE
+    except BrokenPipeError:
+        # The reader stopped reading (`bpcore run ... | head`): as for `ls | head`, nothing to say.
+        _silence_stdout()
+        return EXIT_FAILURE
     except OSError as error:
         if debug:
             raise
