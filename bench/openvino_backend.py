@@ -21,8 +21,7 @@ import time
 from collections.abc import Callable
 
 import torch
-from precision import sentences
-from serve_throughput import load_average, machine
+from common import best_of_rounds, load_average, machine, sentences
 
 import bpcore
 
@@ -68,22 +67,6 @@ def main() -> None:
             f"sentence-transformers fp32, min cosine {cosine:.6f}"
         )
     print(f"  load average {load_average()} at end")
-
-
-def best_of_rounds(
-    paths: dict[str, Callable[[], torch.Tensor]], runs: int
-) -> dict[str, tuple[float, torch.Tensor]]:
-    """Each path's fastest time over ``runs`` rounds (every path once per round) and its last vectors."""
-    for work in paths.values():
-        work()  # warm-up: allocators, OpenVINO's first shapes
-    times: dict[str, list[float]] = {name: [] for name in paths}
-    vectors: dict[str, torch.Tensor] = {}
-    for _ in range(runs):
-        for name, work in paths.items():
-            start = time.perf_counter()
-            vectors[name] = work()
-            times[name].append(time.perf_counter() - start)
-    return {name: (min(times[name]), vectors[name]) for name in paths}
 
 
 if __name__ == "__main__":

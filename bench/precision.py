@@ -15,30 +15,12 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import random
-import time
 from collections.abc import Callable
 
 import torch
-from serve_throughput import WORDS, machine
+from common import best_of, machine, sentences
 
 import bpcore
-
-
-def sentences(count: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60))) for _ in range(count)]
-
-
-def best_of(runs: int, work: Callable[[], torch.Tensor]) -> tuple[float, torch.Tensor]:
-    work()  # warm-up: the allocator, autocast's first casts
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    assert result is not None
-    return min(times), result
 
 
 def main() -> None:

@@ -50,6 +50,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common import WORDS, load_average, machine
+
 try:  # only the LitServe server process (and its worker) need it; the comparison says if it is missing
     import litserve as ls
 except ImportError:  # pragma: no cover - depends on the environment
@@ -62,13 +64,6 @@ LITSERVE_PATH = "/predict"
 TOLERANCE = 1e-4
 #: A server that is not ready by then failed to start.
 START_TIMEOUT = 240.0
-WORDS = (
-    "phone case cable charger steel mug coffee tea hammer crowbar screen battery fast slow red blue "
-    "black white large small new used cheap premium wireless wooden ceramic glass metal plastic the a "
-    "with for and of in on this that my our great good bad broken works well"
-).split()
-
-
 # -- the LitServe peer (runs in its own process: ``--serve-litserve PORT``) -------------------------
 if ls is not None:
 
@@ -484,24 +479,6 @@ def measure(
 
 def median_round(rounds: list[Round]) -> Round:
     return sorted(rounds, key=lambda r: r.rps)[(len(rounds) - 1) // 2]
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    flags = ""
-    with contextlib.suppress(OSError):
-        found = set(re.findall(r"\b(amx_\w+|avx512_bf16)\b", Path("/proc/cpuinfo").read_text()))
-        flags = ", ".join(sorted(found)) or "no avx512_bf16, no AMX"
-    return f"{cpu} ({flags}), {os.cpu_count()} cores"
-
-
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def paired_ratio(mine: list[Round], theirs: list[Round]) -> float:

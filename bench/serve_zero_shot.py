@@ -31,15 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from serve_throughput import (
-    Server,
-    free_port,
-    group_cpu,
-    load_average,
-    ls,
-    machine,
-    running,
-)
+from common import load_average, machine
+from serve_throughput import Server, free_port, group_cpu, ls, running
 
 MODEL = "clip-bench"
 ARCH = "ViT-S-32-alt"
