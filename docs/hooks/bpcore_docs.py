@@ -255,6 +255,7 @@ def history_png() -> bytes:
             learning_rate=0.01,
             seed=0,
             progress=False,
+            metrics=True,
         )
         with tempfile.TemporaryDirectory() as folder:
             path = bpcore.plot_history(history, Path(folder) / "history.png")

@@ -379,16 +379,27 @@ def _best(history: History) -> Any:
     return next((record for record in history.epochs if record.epoch == history.best_epoch), None)
 
 
+def _chosen_value(history: History, record: Any) -> str:
+    """What made ``record``'s epoch the best: its validation loss, or its ``early_stopping_metric``."""
+    name = history.early_stopping_metric.lstrip("-")
+    if name in record.metrics:
+        return f"{name} {_loss(record.metrics[name])}"
+    return f"val loss {_loss(record.val_loss)}"
+
+
 def _summary(
     history: History, seconds: float, variant: str | None, saved: Path | None, plot: Path | None
 ) -> str:
-    """The table of epochs (the best marked ``*``) and what the run did, as plain aligned text."""
-    headers = ("epoch", "train loss", "val loss", "seconds")
+    """The table of epochs (the best marked ``*``, a column per metric of ``metrics=True``) and
+    what the run did, as plain aligned text."""
+    names = list(dict.fromkeys(name for record in history.epochs for name in record.metrics))
+    headers = ("epoch", "train loss", "val loss", *names, "seconds")
     rows = [
         (
             f"{record.epoch}{'*' if record.epoch == history.best_epoch else ' '}",
             _loss(record.train_loss),
             _loss(record.val_loss),
+            *(_loss(record.metrics.get(name)) for name in names),
             f"{record.seconds:.2f}",
         )
         for record in history.epochs
@@ -398,7 +409,7 @@ def _summary(
     best = _best(history)
     lines.append("")
     lines.append(
-        f"best epoch: {best.epoch} (val loss {_loss(best.val_loss)})"
+        f"best epoch: {best.epoch} ({_chosen_value(history, best)})"
         if best is not None
         else "best epoch: none (no epoch measured a validation loss)"
     )
@@ -482,7 +493,7 @@ def _finetune(args: argparse.Namespace) -> int:
             folder = save(task.model, **target)
             note += (
                 f"; saved the weights of the best, epoch {best.epoch} "
-                f"(val loss {_loss(best.val_loss)}), to {folder}"
+                f"({_chosen_value(partial, best)}), to {folder}"
             )
         elif best is not None:
             note += f"; the best, epoch {best.epoch}, was not saved (--save NAME keeps it)"
@@ -638,7 +649,7 @@ def _add_finetune(commands: Any) -> None:
         "--early-stopping-epochs",
         type=int,
         metavar="N",
-        help="stop after N epochs without a better validation loss (0: never)",
+        help="stop after N epochs without a better validation loss, or early_stopping_metric (0: never)",
     )
     finetune.add_argument("--seed", type=int, metavar="N", help="make the run reproducible")
     finetune.add_argument(

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from bpcore.evaluation.definitions import METRICS, MetricDefinition, kind_of, metrics_for
+from bpcore.evaluation.definitions import METRICS, MetricDefinition, kind_of, metrics_for, tracked_metrics
 from bpcore.evaluation.results import Metrics
 
-__all__ = ["METRICS", "MetricDefinition", "Metrics", "kind_of", "metrics_for"]
+__all__ = ["METRICS", "MetricDefinition", "Metrics", "kind_of", "metrics_for", "tracked_metrics"]

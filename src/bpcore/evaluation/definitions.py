@@ -18,6 +18,7 @@ from __future__ import annotations
 import attrs
 
 from bpcore.contracts import ANSWER_LABELS, ANSWER_TEXT, ANSWER_VECTOR, CONTRACTS, LOSS_COSINE
+from bpcore.errors import InputError
 
 #: The kinds of evaluation: what is compared with what.
 SINGLE_LABEL = "single_label"
@@ -160,3 +161,25 @@ def kind_of(task: str, variant: str | None = None) -> str:
 def metrics_for(task: str, variant: str | None = None) -> tuple[MetricDefinition, ...]:
     """The metrics ``task.evaluate`` reports for ``variant`` (None: the default), in order."""
     return METRICS[kind_of(task, variant)]
+
+
+def tracked_metrics(task: str, variant: str | None = None) -> list[str]:
+    """The metrics ``finetune(metrics=True)`` records each epoch: those of one number (no tables)."""
+    return [metric.name for metric in metrics_for(task, variant) if not metric.table]
+
+
+def check_early_stopping_metric(name: str, task: str, variant: str | None = None) -> None:
+    """``early_stopping_metric`` names the loss (``"-loss"``) or a tracked metric of ``task``'s
+    ``variant``, in its direction; else an :class:`~bpcore.InputError` listing the valid names."""
+    if name == "-loss":
+        return
+    names = tracked_metrics(task, variant)
+    metric = name.lstrip("-")
+    if metric not in names:
+        chosen = CONTRACTS[task].variant(variant).name
+        raise InputError(
+            f"{task} ({chosen}) has no metric {metric!r}; choose one of {names}, or '-loss' (the default)",
+            field="early_stopping_metric",
+        )
+    if name.startswith("-"):  # every metric here is better when higher: "-" would keep the worst epoch
+        raise InputError(f"{metric} is better when higher: write {metric!r}", field="early_stopping_metric")

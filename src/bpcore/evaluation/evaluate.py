@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from bpcore.errors import BpcoreError, InputError, InputTypeError
 from bpcore.evaluation import answers as answering
@@ -36,18 +38,49 @@ def evaluate(
     check_threshold(threshold)
     name = variant if variant is not None else variant_for(task, params)
     data = task.check_params(params, name)
-    name = task.contract.variant(name).name
-    kind = kind_of(task.task, name)
+    return score(task, data, task.contract.variant(name).name, predictions=predictions, threshold=threshold)
+
+
+def score(
+    task: Task, data: Any, variant: str, *, predictions: bool = False, threshold: float = 0.5
+) -> Metrics:
+    """Score ``task``'s model on ``data``, params ``task.check_params`` already checked for ``variant``."""
+    kind = kind_of(task.task, variant)
     require(kind)
-    values, predicted, settings = _score(task, data, name, kind, threshold)
+    values, predicted, settings = _score(task, data, variant, kind, threshold)
     return Metrics(
         values,
         task=task.task,
-        variant=name if len(task.variants) > 1 else None,
+        variant=variant if len(task.variants) > 1 else None,
         examples=len(answering.targets(data)),
         predictions=predicted if predictions else None,
         settings=settings,
     )
+
+
+def on_rows(task: Task, data: Any, variant: str) -> Callable[[Sequence[int]], dict[str, float]]:
+    """What ``finetune(metrics=True)`` hands the loop: ``evaluate(indices)``, the metrics of one
+    number each (:meth:`Metrics.scalars`) on the rows of the checked ``data`` at ``indices``.
+
+    The loop's example ``i`` is params row ``i`` in every variant, so its validation indices
+    pick the validation rows; the rows are not checked again (nor their images opened).
+    """
+    require(kind_of(task.task, variant))  # a missing library fails before training, not after an epoch
+
+    def evaluate_rows(indices: Sequence[int]) -> dict[str, float]:
+        return score(task, rows(data, indices), variant).scalars()
+
+    return evaluate_rows
+
+
+def rows(data: Any, indices: Sequence[int]) -> Any:
+    """The checked params ``data`` (an attrs instance of parallel lists) with only the rows at ``indices``."""
+    columns = {
+        field.name: [column[index] for index in indices]
+        for field in attrs.fields(type(data))
+        if isinstance(column := getattr(data, field.name), (list, tuple))
+    }
+    return attrs.evolve(data, **columns)
 
 
 def _score(

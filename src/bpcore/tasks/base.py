@@ -267,7 +267,8 @@ class Task:
         :class:`~bpcore.TrainingOptions` given. Every keyword is checked before the data (which
         may open many images) and before training; the data is checked before the model's
         ``pre_finetuning`` (a new head) and the loop (:func:`bpcore.training.fit`). The model is
-        left at the weights of the epoch with the best validation loss, in ``eval()`` mode.
+        left at the weights of the best epoch (by the validation loss, or ``early_stopping_metric``),
+        in ``eval()`` mode.
         """
         self._need_local("finetuning")  # before the loop's imports: a remote task imports no torch
         from bpcore.model_lock import lock_for
@@ -287,6 +288,7 @@ class Task:
         data = self.check_params(params, name)
         examples = chosen.examples(data, task_options)
         check_validation_split(validation_split, len(examples))  # explicit indices fit the data
+        measuring = self._metrics_parts(data, name, options)
         # The model is ours alone from its new head to its best weights: calls in flight end first,
         # calls made meanwhile wait (never answered by, nor switching modes of, a training model).
         with lock_for(self.model).writing():
@@ -299,8 +301,26 @@ class Task:
                 self._dataset(examples),
                 validation_split=validation_split,
                 **parts,
+                **measuring,
                 **loop_options,
             )
+
+    def _metrics_parts(self, data: Any, variant: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """With ``metrics=True``, what :func:`~bpcore.training.fit` computes them with: the task's
+        evaluation on the validation rows; checked before any training."""
+        if not options.get("metrics"):
+            return {}
+        from bpcore.evaluation.definitions import check_early_stopping_metric
+        from bpcore.evaluation.evaluate import on_rows
+
+        if options.get("train_dataloader") is not None or options.get("val_dataloader") is not None:
+            raise InputError(
+                "needs the validation examples as params (or loaders over bpcore.utils.datasets "
+                "datasets): batches of your own only your step reads cannot be evaluated",
+                field="metrics",
+            )
+        check_early_stopping_metric(options.get("early_stopping_metric") or "-loss", self.task, variant)
+        return {"evaluate": on_rows(self, data, variant)}
 
     def _take_finetunable_default(self) -> None:
         """A default that cannot be finetuned gives way to the task's finetunable default; a chosen model never does."""

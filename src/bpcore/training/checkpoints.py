@@ -247,12 +247,23 @@ def _check_history(history: dict[str, Any], epoch: int) -> None:
         raise DamagedCheckpoint(f"{where} records {len(records)} epochs, not {epoch}")
     for number, record in enumerate(records, start=1):
         _check_fields(record, _EPOCH_FIELDS, f"{where}: epochs[{number - 1}]")
-        if set(record) - set(_EPOCH_FIELDS):
+        if set(record) - set(_EPOCH_FIELDS) - {"metrics"}:
             raise DamagedCheckpoint(f"{where}: epochs[{number - 1}] has unknown fields")
+        _check_metrics(record.get("metrics", {}), f"{where}: epochs[{number - 1}]: metrics")
+    if not isinstance(history.get("early_stopping_metric", "-loss"), str):
+        raise DamagedCheckpoint(f"{where}: early_stopping_metric must be a string")
     if not all(_is_number(loss) for loss in history["step_losses"]):
         raise DamagedCheckpoint(f"{where}: step_losses must be a list of numbers")
     if history["num_processes"] < 1:
         raise DamagedCheckpoint(f"{where}: num_processes must be at least 1")
+
+
+def _check_metrics(metrics: Any, where: str) -> None:
+    """An epoch's metrics (``metrics=True``; absent in runs without them): name → number or null."""
+    if not isinstance(metrics, dict):
+        raise DamagedCheckpoint(f"{where} must be an object, got {_json_type(metrics)}")
+    if not all(value is None or _is_number(value) for value in metrics.values()):
+        raise DamagedCheckpoint(f"{where} must map each metric name to a number")
 
 
 def _is_number(value: Any) -> bool:

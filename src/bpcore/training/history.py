@@ -1,7 +1,8 @@
-"""What a finetuning run did: the losses of each epoch and how it validated (no torch needed)."""
+"""What a finetuning run did: each epoch's losses (and metrics) and how it validated (no torch needed)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,20 +13,27 @@ class BpcoreWarning(UserWarning):
     """Something worth knowing about a finetuning run (e.g. it validated on its training data)."""
 
 
+def _metric_values(values: Mapping[str, Any] | None) -> dict[str, float]:
+    # A strict JSON writer (the CLI's --json) turns a NaN metric into null.
+    return {str(name): math.nan if value is None else float(value) for name, value in (values or {}).items()}
+
+
 @attrs.frozen
 class EpochRecord:
-    """One epoch: its mean training and validation losses, how long it took, its last learning rate."""
+    """One epoch: its mean training and validation losses, how long it took, its last learning rate,
+    and the task's metrics on the validation part (``metrics=True``; else empty)."""
 
     epoch: int
     train_loss: float
     val_loss: float
     seconds: float = 0.0
     learning_rate: float | None = None
+    metrics: dict[str, float] = attrs.field(factory=dict, converter=_metric_values, hash=False)
 
 
 @attrs.define
 class History:
-    """What :func:`~bpcore.training.fit` did: the losses of each epoch and how it validated.
+    """What :func:`~bpcore.training.fit` did: the losses (and metrics) of each epoch and how it validated.
 
     ``validated_on`` is ``"validation split"``, ``"validation dataloader"`` or, when the data
     was too small to hold any out, ``"training data"``.
@@ -44,6 +52,8 @@ class History:
     resumed_after_epoch: int | None = None
     #: The training loss of every batch, in order (the mean over processes).
     step_losses: list[float] = attrs.field(factory=list)
+    #: What chose ``best_epoch``: ``"-loss"`` (the validation loss) or a metric's name.
+    early_stopping_metric: str = "-loss"
 
     @property
     def train_loss(self) -> list[float]:
@@ -52,6 +62,12 @@ class History:
     @property
     def val_loss(self) -> list[float]:
         return [record.val_loss for record in self.epochs]
+
+    @property
+    def metrics(self) -> list[dict[str, float]]:
+        """The metrics of each epoch on the validation part (``metrics=True``), e.g.
+        ``[m["accuracy"] for m in history.metrics]``; empty dicts for a run without them."""
+        return [dict(record.metrics) for record in self.epochs]
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; :meth:`from_dict` reads it back."""

@@ -37,7 +37,7 @@ from bpcore.training.options import (
     with_defaults,
 )
 from bpcore.training.run import Run, snapshot
-from bpcore.training.setup import Resumed, Setup, Step
+from bpcore.training.setup import Evaluate, Resumed, Setup, Step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -56,6 +56,7 @@ def fit(
     groups: Sequence[Hashable] | None = None,
     cpu: bool = False,
     validation_split: ValidationSplit = 0.15,
+    evaluate: Evaluate | None = None,
     **options: Unpack[LoopOptions],
 ) -> History:
     """Finetune ``model`` on ``dataset`` and return the :class:`~bpcore.training.History`.
@@ -66,12 +67,17 @@ def fit(
     finetuning); ``cpu=True`` trains on the CPU whatever is available; ``validation_split`` is
     the fraction held out, or ``(train_indices, val_indices)``; ``options`` are the
     :class:`~bpcore.training.options.LoopOptions` (every ``TrainingOptions`` but ``step`` and
-    ``configure_optimizers``). After training the weights of the epoch with the best validation
-    loss are loaded back, and the model is left in ``eval()`` mode. With ``batch_size=None``
-    the batch starts at ``optimal_batch_size`` (at most the data size) and shrinks on
-    out-of-memory errors (each retry starts again from the weights and seed the run began
-    with), and gradients accumulate so that each optimizer step still sees about as many
-    examples.
+    ``configure_optimizers``). After training the weights of the best epoch (by the validation
+    loss, or by ``early_stopping_metric``) are loaded back, and the model is left in ``eval()``
+    mode. With ``batch_size=None`` the batch starts at ``optimal_batch_size`` (at most the data
+    size) and shrinks on out-of-memory errors (each retry starts again from the weights and seed
+    the run began with), and gradients accumulate so that each optimizer step still sees about as
+    many examples.
+
+    ``evaluate(indices)`` returns the metrics (name → number) of the model on the examples at
+    ``indices``: with ``metrics=True`` the loop calls it on the validation part after each
+    epoch (see :meth:`~bpcore.training.run.Run.measure`), and ``early_stopping_metric`` may
+    name one of them. A task's ``finetune`` hands over its evaluation.
 
     Under several processes (``torchrun``, ``accelerate launch``), ``batch_size`` is the
     batch of the whole run: each process takes its share of every batch, so the run ends
@@ -91,8 +97,10 @@ def fit(
     check_options({"step": step, "configure_optimizers": configure_optimizers}, TRAINING)
     check_options(options, LOOP)
     check_validation_split(validation_split, len(dataset))
+    if options.get("metrics") and evaluate is None:
+        raise InputError("needs evaluate=, the function that computes the metrics", field="metrics")
     parts = (model, dataset, step, configure_optimizers, collate_fn, make_batch_plan, groups, cpu)
-    setup = prepare(*parts, validation_split, with_defaults(options))
+    setup = prepare(*parts, validation_split, with_defaults(options), evaluate)
     return retrying_out_of_memory(setup) if setup.can_retry else attempt(setup, setup.start_batch_size)
 
 
@@ -127,7 +135,8 @@ def attempt(setup: Setup, size: int) -> History:
         for epoch in run.epochs():
             started = time.perf_counter()
             step_losses = run.train_epoch(epoch)
-            run.end_epoch(epoch, step_losses, run.validate(epoch), started)
+            val_loss = run.validate(epoch)
+            run.end_epoch(epoch, step_losses, val_loss, run.measure(epoch), started)
             run.checkpoint(epoch)
             if run.finished:
                 break
@@ -158,6 +167,7 @@ def prepare(
     cpu: bool,
     validation_split: ValidationSplit,
     options: dict[str, Any],
+    evaluate: Evaluate | None = None,
 ) -> Setup:
     """Settle the run: the process state, a checkpoint to resume, the seed, the split, the batch size."""
     from accelerate import PartialState
@@ -170,9 +180,11 @@ def prepare(
         seed = resumed.loop_state["history"]["seed"]  # a resumed run reuses the seed of the run it continues
     seed = random.randrange(2**31) if seed is None else seed
     set_seed(seed)
-    history = History(seed=seed, num_processes=state.num_processes)
+    history = History(
+        seed=seed, num_processes=state.num_processes, early_stopping_metric=options["early_stopping_metric"]
+    )
     parts = (model, dataset, step, configure_optimizers, collate_fn, make_batch_plan, groups, cpu, options)
-    setup = Setup(*parts, state=state, seed=seed, history=history, resumed=resumed)
+    setup = Setup(*parts, state=state, seed=seed, history=history, resumed=resumed, evaluate=evaluate)
     _split(setup, validation_split)
     optimal: int = options["optimal_batch_size"] or getattr(model, "optimal_batch_size", 16)
     setup.start_batch_size = min(options["batch_size"] or optimal, len(setup.train_indices))
@@ -223,9 +235,9 @@ def _check_resumable(setup: Setup, resumed: Resumed) -> None:
     expected = setup.fingerprint(setup.start_batch_size, saved["gradient_accumulation_steps"])
     if saved != expected:
         raise InputError(
-            f"the checkpoint in {resumed.folder} was written by a run on other data, another batch size "
-            f"or another learning-rate schedule ({saved}, this run: {expected}); resume with the same "
-            "data and options, or give a new checkpoint_dir",
+            f"the checkpoint in {resumed.folder} was written by a run on other data, another batch size, "
+            f"learning-rate schedule or early_stopping_metric ({saved}, this run: {expected}); resume "
+            "with the same data and options, or give a new checkpoint_dir",
             field="resume",
         )
 

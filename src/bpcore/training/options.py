@@ -101,6 +101,20 @@ def check_validation_split(validation_split: Any, count: int | None = None) -> N
         raise InputError(f"must be in [0, 1), got {validation_split}", field=field)
 
 
+def check_metric_name(name: Any, field: str = "early_stopping_metric") -> None:
+    """``name`` is a metric's name, ``-`` first when lower is better; the loss is ``"-loss"``.
+
+    Which metrics exist depends on the task and variant: the task checks the name against them.
+    """
+    usage = 'expected a metric name such as "accuracy" or "-loss"'
+    if not isinstance(name, str):
+        raise InputTypeError(f"{usage}, got {type(name).__name__}", field=field)
+    if not name.lstrip("-") or name.startswith("--"):
+        raise InputError(f"{usage}, got {name!r:.60}", field=field)
+    if name == "loss":  # the loss is better when lower: "loss" would keep the worst epoch
+        raise InputError('the loss is better when lower: write "-loss"', field=field)
+
+
 def _check_index_list(part: Any, count: int | None, field: str) -> None:
     if not isinstance(part, _INDEX_LISTS):
         raise InputTypeError(f"expected a list of example indices, got {type(part).__name__}", field=field)
@@ -156,8 +170,8 @@ class LoopOptions(TypedDict, total=False):
         int,
         Option(
             1,
-            "stop after this many epochs without a better validation loss (0: never stop early); "
-            "the best epoch's weights are loaded back at the end",
+            "stop after this many epochs without a better validation loss, or `early_stopping_metric` "
+            "(0: never stop early); the best epoch's weights are loaded back at the end",
             at_least=0,
             spec=True,
         ),
@@ -261,10 +275,28 @@ class LoopOptions(TypedDict, total=False):
         Option(
             None,
             'Accelerate trackers (`"tensorboard"`, `"wandb"`, ...) that get the per-step and per-epoch '
-            "losses and the learning rate",
+            "losses, the learning rate and the metrics of `metrics`",
         ),
     ]
     log_dir: Annotated[Folder, Option("runs", "the folder the trackers write in")]
+    metrics: Annotated[
+        bool,
+        Option(
+            False,
+            "compute the task's evaluation metrics (those `task.evaluate` reports as one number) on the "
+            "validation part after each epoch: into `history.metrics`, the trackers and `plot_history`",
+        ),
+    ]
+    early_stopping_metric: Annotated[
+        str,
+        Option(
+            "-loss",
+            'what picks the best epoch and stops early: `"-loss"` (the validation loss) or a metric '
+            '`metrics` computes, e.g. `"accuracy"`; a leading `-` means lower is better',
+            needs="metrics",
+            check=check_metric_name,
+        ),
+    ]
 
 
 class TrainingOptions(LoopOptions, total=False):
@@ -476,7 +508,8 @@ def check_options(values: Mapping[str, Any], declared: Mapping[str, Declared] = 
         option = declared[name].option
         if value is None or value is False:
             continue
-        if option.needs is not None and values.get(option.needs) is None:
+        needed = values.get(option.needs) if option.needs is not None else True
+        if needed is None or needed is False:  # a flag it needs counts only when it is on
             raise InputError(f"needs {option.needs} too", field=name)
         if option.excludes is not None and values.get(option.excludes) is not None:
             raise InputError(f"cannot be given together with {option.excludes}", field=name)

@@ -1,16 +1,16 @@
 """One attempt of :func:`~bpcore.training.fit` at one batch size, in named steps.
 
 :class:`Run` goes through ``prepare`` (loaders, Accelerate, optimizer, schedule, a resumed
-checkpoint), then for each epoch ``train_epoch``, ``validate``, ``end_epoch`` (the record, the
-best weights, early stopping) and ``checkpoint``, and at the end, whatever happened,
-``restore_best``.
+checkpoint), then for each epoch ``train_epoch``, ``validate``, ``measure`` (the metrics of
+``metrics=True``), ``end_epoch`` (the record, the best weights, early stopping) and
+``checkpoint``, and at the end, whatever happened, ``restore_best``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,8 +49,9 @@ class Run:
         # A smaller batch than the run began with accumulates gradients to keep the step size.
         accumulation = self.options["gradient_accumulation_steps"] or 1
         self.accumulation = accumulation * max(1, round(setup.start_batch_size / size))
-        # Until an epoch validates, the best weights are the ones we started from.
-        self.best_state, self.best_loss, self.best_is_current = setup.initial_state, math.inf, False
+        # Until an epoch validates, the best weights are the ones we started from. The best score
+        # is the early-stopping quantity signed so that lower is better (see ``score``).
+        self.best_state, self.best_score, self.best_is_current = setup.initial_state, math.inf, False
         self.epochs_without_gain, self.first_epoch, self.finished, self.global_step = 0, 1, False, 0
         self.bar: Any = None
 
@@ -116,7 +117,8 @@ class Run:
         self.history.best_epoch = restored.best_epoch
         self.history.resumed_after_epoch = state["epoch"]
         self.first_epoch = state["epoch"] + 1
-        self.best_loss, self.epochs_without_gain = state["best_loss"], state["epochs_without_gain"]
+        # "best_loss" holds the best score (the name predates early_stopping_metric).
+        self.best_score, self.epochs_without_gain = state["best_loss"], state["epochs_without_gain"]
         self.finished = state["finished"]
         # Early stopping ended the checkpointed run: "early" against this run's epochs.
         self.history.stopped_early = self.finished and state["epoch"] < self.options["epochs"]
@@ -198,29 +200,71 @@ class Run:
         measured = gathered[~torch.isnan(gathered)]
         return float(measured.mean()) if measured.numel() else math.nan
 
-    def end_epoch(self, epoch: int, step_losses: list[float], val_loss: float, started: float) -> None:
+    def measure(self, epoch: int) -> dict[str, float]:
+        """The metrics of ``metrics=True`` on the validation part (else none), in eval mode.
+
+        Computed once, on the main process (every process holds the same weights), then handed
+        to the others: each keeps the same best epoch and stops at the same time.
+        """
+        if not self.options["metrics"]:
+            return {}
+        metrics: dict[str, float] = {}
+        failure: Exception | None = None
+        if self.accelerator.is_main_process:
+            try:
+                metrics = self._evaluate(epoch)
+            except Exception as error:
+                failure = error
+        shared: list[Any] = [metrics if failure is None else f"{type(failure).__name__}: {failure}"]
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            # Every process waits here for the main one, even when it failed: none hangs.
+            broadcast_object_list(shared)
+        if failure is not None:
+            raise failure
+        if isinstance(shared[0], str):
+            raise TrainingError(f"computing the metrics failed on the main process ({shared[0]})")
+        return dict(shared[0])
+
+    def _evaluate(self, epoch: int) -> dict[str, float]:
+        assert self.setup.evaluate is not None  # fit refuses metrics=True without it
+        self.wrapper.eval()
+        with torch.no_grad():
+            measured = self.setup.evaluate(self.setup.val_indices)
+        return scalar_metrics(measured, epoch, self.options["early_stopping_metric"])
+
+    def end_epoch(
+        self, epoch: int, step_losses: list[float], val_loss: float, metrics: dict[str, float], started: float
+    ) -> None:
         """Record the epoch, report it, and keep its weights if they are the best so far."""
         train_loss = sum(step_losses) / len(step_losses) if step_losses else math.nan
         seconds = round(time.perf_counter() - started, 3)
-        record = EpochRecord(epoch, train_loss, val_loss, seconds, learning_rate(self.optimizer))
+        record = EpochRecord(epoch, train_loss, val_loss, seconds, learning_rate(self.optimizer), metrics)
         self.history.epochs.append(record)
         self.history.step_losses.extend(step_losses)
-        epochs = self.options["epochs"]
-        self.bar.set_postfix_str(f"epoch {epoch}/{epochs} train {train_loss:.4f} val {val_loss:.4f}")
+        epochs, chosen = self.options["epochs"], self.options["early_stopping_metric"]
+        # The bar shows what chooses the best epoch: the validation loss, and the metric if one does.
+        name = chosen.lstrip("-")
+        shown = f" {name} {metrics[name]:.4f}" if name in metrics else ""
+        self.bar.set_postfix_str(f"epoch {epoch}/{epochs} train {train_loss:.4f} val {val_loss:.4f}{shown}")
         if self.options["log_with"]:
             logged = {"epoch/train_loss": train_loss, "epoch/val_loss": val_loss, "epoch": epoch}
+            logged.update({f"epoch/val_{name}": value for name, value in metrics.items()})
             self.accelerator.log(logged, step=self.global_step)
-        self._keep_best(epoch, val_loss)
+        self._keep_best(epoch, score(chosen, val_loss, metrics))
 
-    def _keep_best(self, epoch: int, val_loss: float) -> None:
+    def _keep_best(self, epoch: int, value: float) -> None:
+        """Keep the weights of an epoch whose :func:`score` ``value`` (lower is better) beats the
+        best so far; count an epoch that does not towards early stopping."""
         epochs = self.options["epochs"]
-        if not val_loss < self.best_loss:  # NaN (no validation batch formed a triplet) never improves
+        if not value < self.best_score:  # NaN (no validation batch formed a triplet) never improves
             self.epochs_without_gain += 1
             patience = self.options["early_stopping_epochs"]
             self.finished = bool(patience) and self.epochs_without_gain >= patience
             self.history.stopped_early = self.finished and epoch < epochs
             return
-        self.best_loss, self.epochs_without_gain, self.history.best_epoch = val_loss, 0, epoch
+        self.best_score, self.epochs_without_gain, self.history.best_epoch = value, 0, epoch
         if epoch == epochs and self.options["checkpoint_dir"] is None:
             self.best_is_current = True  # the last epoch is the best: no copy needed
         elif self.best_state is self.setup.initial_state and self.setup.can_retry:
@@ -235,7 +279,7 @@ class Run:
         loop_state = {
             "epoch": epoch,
             "history": self.history.as_dict(),
-            "best_loss": self.best_loss,
+            "best_loss": self.best_score,
             "epochs_without_gain": self.epochs_without_gain,
             # A run that ran all its epochs may go on: resume with more epochs.
             "finished": self.finished,
@@ -298,6 +342,32 @@ def gather(accelerator: Any, losses: list[torch.Tensor]) -> torch.Tensor:
         return torch.empty(0)
     stacked = torch.stack([loss.float().reshape(()) for loss in losses]).to(accelerator.device)
     return accelerator.gather(stacked).reshape(-1, len(losses)).cpu()
+
+
+def scalar_metrics(measured: Any, epoch: int, chosen: str) -> dict[str, float]:
+    """What ``evaluate`` returned, as name → float, with the ``early_stopping_metric`` among them."""
+    what = f"evaluate (the metrics after epoch {epoch})"
+    if not isinstance(measured, Mapping):
+        raise TrainingError(f"{what} returned {type(measured).__name__}; it must return a dict of numbers")
+    metrics = {}
+    for name, value in measured.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TrainingError(f"{what} returned {type(value).__name__} for {name!r}; it must be a number")
+        metrics[str(name)] = float(value)
+    if chosen != "-loss" and chosen.lstrip("-") not in metrics:
+        raise InputError(
+            f"names no metric the evaluation computes; it computes {sorted(metrics)}",
+            field="early_stopping_metric",
+        )
+    return metrics
+
+
+def score(chosen: str, val_loss: float, metrics: Mapping[str, float]) -> float:
+    """The ``early_stopping_metric`` of an epoch, signed so that lower is better: ``"-loss"`` is
+    the validation loss, ``"accuracy"`` minus the accuracy."""
+    name = chosen.lstrip("-")
+    value = val_loss if name == "loss" else metrics[name]
+    return value if chosen.startswith("-") else -value
 
 
 def learning_rate(optimizer: Any) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,8 @@ from bpcore.training.data import MakeBatchPlan, epoch_plan, process_loader
 from bpcore.training.history import History
 
 Step = Callable[[Any, int], torch.Tensor]
+#: ``evaluate(indices)``: the metrics of the model on the examples at ``indices``, one number each.
+Evaluate = Callable[[Sequence[int]], Mapping[str, float]]
 
 
 @attrs.frozen
@@ -41,6 +43,8 @@ class Setup:
     seed: int
     history: History
     resumed: Resumed | None = None
+    #: What computes the metrics of ``metrics=True`` (the task's evaluation), on the validation indices.
+    evaluate: Evaluate | None = None
     train_indices: list[int] = attrs.field(factory=list)
     val_indices: list[int] = attrs.field(factory=list)
     start_batch_size: int = 1
@@ -66,7 +70,14 @@ class Setup:
             # warmup_steps only when set: checkpoints written before it existed still match.
             "lr_scheduler": [self.options["lr_scheduler"], self.options["warmup_ratio"]]
             + ([self.options["warmup_steps"]] if self.options["warmup_steps"] else []),
+            # Only when not the loss: checkpoints written before it existed still match. A best
+            # accuracy cannot go on as a best loss.
+            **self._early_stopping_metric(),
         }
+
+    def _early_stopping_metric(self) -> dict[str, str]:
+        name = self.options["early_stopping_metric"]
+        return {} if name == "-loss" else {"early_stopping_metric": name}
 
     def loaders(self, size: int) -> tuple[Any, Any]:
         """The training and validation loaders at batch ``size`` (the caller's own, where given)."""
