@@ -37,3 +37,24 @@ def test_a_saved_model_takes_no_keywords_and_says_why(tiny_plugin):
         AutoModel.from_pretrained("mine", dim=8)
     assert raised.value.field == "dim"
     assert AutoModel.from_pretrained("mine").dim == AutoModel.from_pretrained("tiny-text").dim
+
+
+def test_a_task_passes_model_kwargs_to_a_named_model_or_a_class(tiny_plugin):
+    from tiny_models import TinyTextModel
+
+    assert bpcore.TextVectorisation("tiny-text", model_kwargs={"dim": 8}).model.dim == 8
+    assert bpcore.TextVectorisation(model_kwargs={"dim": 8}).model.dim == 8  # the default model
+    assert bpcore.TextVectorisation(TinyTextModel, model_kwargs={"dim": 8}).model.dim == 8
+
+
+def test_a_built_model_or_a_remote_task_takes_no_model_kwargs(tiny_plugin):
+    built = AutoModel.from_pretrained("tiny-text")
+    for task in (
+        lambda: bpcore.TextVectorisation(built, model_kwargs={"dim": 8}),
+        lambda: bpcore.TextVectorisation(
+            "tiny-text", local=False, url="http://127.0.0.1:9", model_kwargs={"dim": 8}
+        ),
+    ):
+        with pytest.raises(bpcore.InputError) as raised:
+            task()
+        assert raised.value.field == "model_kwargs"

@@ -101,6 +101,7 @@ class Task:
         *,
         url: str | None = None,
         precision: str = "fp32",
+        model_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         """A task over ``model``: a registered name, a saved folder, a model object or class (None: the default).
 
@@ -110,6 +111,12 @@ class Task:
         ``model`` is then a name the server serves (None: its default for the task).
         ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (bf16 where the hardware computes it
         natively) for inference; :attr:`precision` says what runs (:mod:`bpcore.precision`).
+        ``model_kwargs``: keywords for a registered model's class over its registered ones, e.g.
+        ``{"backend": "openvino"}`` for a bp-st model (``bp-st[openvino]``).
+
+        Example::
+
+            tv = bpcore.TextVectorisation("all-minilm-l6-v2", model_kwargs={"backend": "openvino"})
         """
         from bpcore.precision import check_precision
 
@@ -125,6 +132,8 @@ class Task:
                     "a remote task runs at the server's precision (bpcore serve --precision)",
                     field="precision",
                 )
+            if model_kwargs:
+                raise InputError("a remote task's model is built by the server", field="model_kwargs")
             self._spec = None
             self._remote = RemoteModel.connect(self.task, model, api_key=api_key, url=url)
             self.model = self._remote
@@ -132,7 +141,7 @@ class Task:
         from bpcore.devices import resolve_device
 
         resolve_device(device)  # a device that does not exist here is an InputError naming ``device``
-        self.model = self._resolve_model(model, device)
+        self.model = self._resolve_model(model, device, model_kwargs)
 
     @property
     def precision(self) -> str:
@@ -151,16 +160,21 @@ class Task:
         )
 
     # -- models ---------------------------------------------------------------------------
-    def _resolve_model(self, model: Any, device: str | None) -> Any:
+    def _resolve_model(self, model: Any, device: str | None, model_kwargs: Mapping[str, Any] | None) -> Any:
         from bpcore.models.auto import resolve_model
 
         self._spec = None
         if model is None or isinstance(model, str):
-            model, self._spec = resolve_model(model, task=self.task, device=device)
+            model, self._spec = resolve_model(model, task=self.task, device=device, model_kwargs=model_kwargs)
         elif isinstance(model, type):
             from bpcore.protocol import ready_for_inference
 
-            model = ready_for_inference(model(device=device))
+            model = ready_for_inference(model(device=device, **(model_kwargs or {})))
+        elif model_kwargs:
+            raise InputError(
+                "model_kwargs build a model from its name or class; this one is already built",
+                field="model_kwargs",
+            )
         tasks = getattr(model, "tasks", None)
         if tasks is not None and self.task not in tasks:
             raise TaskNotSupportedError(
