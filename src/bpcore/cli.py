@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from bpcore import cli_arguments
 from bpcore.errors import (
     BpcoreError,
     InputError,
@@ -587,8 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="with --data: start again, replacing what --out holds"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="with --data: no progress bar, no summary")
-    run.add_argument("--model", help="model name, alias or saved path (default: the task's default)")
-    run.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    cli_arguments.add_model(run)
+    cli_arguments.add_device(run)
     run.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -633,10 +634,8 @@ def _add_finetune(commands: Any) -> None:
         epilog="example:\n  bpcore finetune text-classification --data train.jsonl --epochs 5 --save my-classifier",
     )
     finetune.add_argument("task", choices=TASKS)
-    finetune.add_argument(
-        "--data", required=True, metavar="FILE", help="the examples: .jsonl, .ndjson, .csv or .json"
-    )
-    finetune.add_argument("--model", help="model name, alias or saved path (default: the task's default)")
+    cli_arguments.add_data(finetune)
+    cli_arguments.add_model(finetune)
     finetune.add_argument("--variant", help="the finetuning variant (default: the one the columns fit)")
     finetune.add_argument("--epochs", type=int, metavar="N", help="at most this many epochs")
     finetune.add_argument(
@@ -662,7 +661,7 @@ def _add_finetune(commands: Any) -> None:
     finetune.add_argument(
         "--resume", action="store_true", help="continue from the last checkpoint in --checkpoint-dir"
     )
-    finetune.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    cli_arguments.add_device(finetune)
     finetune.add_argument(
         "--set",
         type=_parse_setting,

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from bpcore import cli_arguments
 from bpcore.tasknames import TASKS
 
 
@@ -23,10 +24,8 @@ def add_commands(commands: Any) -> None:
         epilog="example:\n  bpcore evaluate text-classification --model my-classifier --data test.jsonl",
     )
     evaluate.add_argument("task", choices=TASKS)
-    evaluate.add_argument(
-        "--data", required=True, metavar="FILE", help="the examples: .jsonl, .ndjson, .csv or .json"
-    )
-    evaluate.add_argument("--model", help="model name, alias or saved path (default: the task's default)")
+    cli_arguments.add_data(evaluate)
+    cli_arguments.add_model(evaluate)
     evaluate.add_argument(
         "--variant", help="the finetuning variant whose metrics to compute (default: the one the columns fit)"
     )
@@ -36,7 +35,7 @@ def add_commands(commands: Any) -> None:
         default=0.5,
         help="multi-label: the probability a label needs (default 0.5)",
     )
-    evaluate.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda when available)")
+    cli_arguments.add_device(evaluate)
     evaluate.add_argument("--json", action="store_true", help="print JSON, not a table")
     evaluate.set_defaults(handler=_evaluate)
 
