@@ -79,10 +79,10 @@ def tests(session: nox.Session) -> None:
         "openvino>=2026.4",  # bp-st's backend="openvino" (the bp-st[openvino] extra)
         *DOCS,
     )
-    # One worker per core, at most four (each loads torch); conftest.py keeps a file's tests on one
-    # worker and the files that start Ray on the same one.
+    # One worker per core, at most four (each loads torch); a file's tests stay on one worker, so
+    # its module fixtures (a server, a Ray instance, the built site) are built once.
     workers = str(min(os.cpu_count() or 1, 4))
-    session.run("pytest", "-n", workers, "--dist", "loadgroup", *session.posargs)
+    session.run("pytest", "-n", workers, "--dist", "loadfile", *session.posargs)
 
 
 @nox.session
