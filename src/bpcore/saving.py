@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from bpcore.errors import BpcoreError, InputError, ModelLoadError, ModelNotFoundError, UnsafeLoadError
 from bpcore.naming import NAME_PATTERN, check_model_name
+from bpcore.plugins.exports import clean_killed, home  # one copy, shared with the plugins' export caches
 from bpcore.protocol import ready_for_inference
 from bpcore.saved_folder import SavedFolder, json_depth
 from bpcore.tasknames import TASKS
@@ -45,11 +46,6 @@ FORMAT_VERSION = 1
 #: ``config.json`` larger or deeper than this is refused before parsing it all.
 MAX_CONFIG_BYTES = 1 << 20
 MAX_CONFIG_DEPTH = 32
-
-
-def home() -> Path:
-    """Where models are saved by name: ``$BPCORE_HOME`` or ``~/.cache/bpcore``."""
-    return Path(os.environ.get("BPCORE_HOME") or Path.home() / ".cache" / "bpcore")
 
 
 def find_saved_model(name_or_path: str | os.PathLike[str]) -> Path | None:
@@ -225,25 +221,6 @@ def _staging_prefix(target: Path) -> str:
     return f".{target.name}.staging-"
 
 
-def _clean_stale_staging(target: Path) -> None:
-    """Remove what killed saves of this name left behind (their process is gone)."""
-    prefix = _staging_prefix(target)
-    for leftover in target.parent.glob(f"{prefix}*"):
-        pid = leftover.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _swap_in(staging: Path, target: Path) -> None:
     """Put ``staging`` at ``target``; the old folder (if any) ends up at ``staging`` and is removed."""
     if not target.exists():
@@ -267,7 +244,7 @@ def staging_folder(target: Path) -> Path:
     Being beside ``target``, it is on the same filesystem, so :func:`install_folder` can swap it in.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_staging(target)
+    clean_killed(target.parent, _staging_prefix(target))
     return Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(target)}{os.getpid()}-", dir=target.parent))
 
 

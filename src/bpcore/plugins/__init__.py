@@ -13,8 +13,10 @@ Example (the plugin's entry-point module)::
         register(name="my-model", factory="my_pkg.model:MyModel", tasks=["emotion"])
 
 Importing this module imports no torch: ``BaseModel``, ``PathModel`` and ``adamw`` load it on
-first access. Inside bpcore this package also holds the plugin machinery: :mod:`.hookspecs`,
-:mod:`.specs`, :mod:`.manager` (finding plugins) and :mod:`.registry` (resolving names).
+first access. A plugin that runs its models in another inference engine caches their exports
+with :func:`cached_export` and :func:`export_folder` (:mod:`.exports`). Inside bpcore this
+package also holds the plugin machinery: :mod:`.hookspecs`, :mod:`.specs`, :mod:`.manager`
+(finding plugins) and :mod:`.registry` (resolving names).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from bpcore.errors import (
     ModelProtocolError,
     TaskNotSupportedError,
 )
+from bpcore.plugins.exports import cached_export, export_cache, export_folder, weights_hash
 from bpcore.plugins.hookspecs import hookimpl
 from bpcore.plugins.specs import ModelSpec, RegisterClass, RegisterModel
 from bpcore.quiet import BarSwitch, quiet
@@ -90,10 +93,13 @@ __all__ = [
     "SavedFolder",
     "TaskNotSupportedError",
     "adamw",
+    "cached_export",
     "check_int",
     "check_numbers",
     "check_paths",
     "check_weights",
+    "export_cache",
+    "export_folder",
     "hookimpl",
     "lazy_exports",
     "learned_label_answers",
@@ -103,6 +109,7 @@ __all__ = [
     "ranked",
     "resolve_device",
     "safetensors_header",
+    "weights_hash",
 ]
 
 # The names that need torch, and the module each comes from.

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForSequenceClassification, PreTrainedModel
 
-from bp_hf.base import HFModel
+from bp_hf.openvino_backend import HFClassifier
 from bpcore.plugins import TEXT_CLASSIFICATION, InputError, ModelLoadError, ranked
 
 #: The hypothesis each label becomes, as in transformers' zero-shot-classification pipeline.
@@ -31,7 +31,7 @@ def head_size(model: PreTrainedModel) -> int:
     return size
 
 
-class HFNLIModel(HFModel):
+class HFNLIModel(HFClassifier):
     """Zero-shot ``text-classification`` from a sequence classifier trained on NLI (MNLI, XNLI).
 
     Each text is the premise and each label becomes the hypothesis ``"This example is
@@ -39,7 +39,8 @@ class HFNLIModel(HFModel):
     ``label2id``, whatever their order. Single-label (the default): the softmax of the
     entailment logits across the labels of a text, which sums to 1. ``multi_label=True``: for
     each label on its own, the softmax of entailment against contradiction. Every text×label
-    pair of a call runs in length-sorted batches of :attr:`inference_batch_size`.
+    pair of a call runs in length-sorted batches of :attr:`inference_batch_size`. ``backend="openvino"``
+    computes the logits with OpenVINO (:class:`~bp_hf.openvino_backend.HFClassifier`).
 
     Example::
 
@@ -84,6 +85,11 @@ class HFNLIModel(HFModel):
         top_k = int(task_input.get("top_k") or 0)
         return [ranked(item, top_k) for item in probabilities]
 
+    def example_batch(self) -> dict[str, torch.Tensor]:
+        """Premise and hypothesis pairs, as :meth:`nli_logits` batches them (to export the classifier with)."""
+        hypotheses = [self.hypothesis_template.format(label) for label in ("a label", "another label")]
+        return self.tokenize(["An example text.", "Another, rather longer example text."], pairs=hypotheses)
+
     def nli_logits(self, texts: Sequence[str], labels: Sequence[Sequence[str]]) -> list[torch.Tensor]:
         """``[labels, nli classes]`` logits per text of ``texts`` against its list of ``labels``.
 
@@ -98,7 +104,7 @@ class HFNLIModel(HFModel):
         logits = torch.empty((len(pairs), head_size(self.model)))
         with torch.inference_mode():
             for indices, batch in self.sorted_batches(pairs):
-                logits[indices] = self.model(**batch).logits.float().cpu()
+                logits[indices] = self.classifier_logits(batch)
         per_text = []
         start = 0
         for text_labels in labels:

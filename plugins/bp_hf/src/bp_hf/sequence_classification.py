@@ -10,8 +10,9 @@ from typing import Any, Final, Literal
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from bp_hf.base import HFModel, check_positive_length, collate_texts
+from bp_hf.base import check_positive_length, collate_texts
 from bp_hf.nli import head_size
+from bp_hf.openvino_backend import HFClassifier
 from bpcore.plugins import TEXT_CLASSIFICATION, InputError, learned_label_answers
 
 #: The names transformers gives classes nobody named: such a head has learned no labels.
@@ -20,7 +21,7 @@ SINGLE_LABEL: Final = "single_label_classification"
 MULTI_LABEL: Final = "multi_label_classification"
 
 
-class HFSeqTCModel(HFModel):
+class HFSeqTCModel(HFClassifier):
     """A sequence classifier (BERT, XLNet, DeBERTa, ...) finetuned on the user's labels.
 
     ``pre_finetuning`` builds a fresh classification head for the labels the task passes (the
@@ -29,7 +30,9 @@ class HFSeqTCModel(HFModel):
     ``training_step`` returns logits: the task applies cross-entropy, or for ``multi_label`` a
     sigmoid loss per label. Afterwards ``tc(text)`` gives ``{label: probability}``
     over the learned labels: a softmax (summing to 1), or for a multi-label model an independent
-    sigmoid per label. Passing ``labels`` keeps a subset of the learned labels.
+    sigmoid per label. Passing ``labels`` keeps a subset of the learned labels. ``backend="openvino"``
+    computes the logits with OpenVINO (:class:`~bp_hf.openvino_backend.HFClassifier`); finetuning
+    trains the torch weights, and the next inference exports them anew.
 
     Example::
 
@@ -85,12 +88,14 @@ class HFSeqTCModel(HFModel):
         logits = torch.empty((len(encoded), head_size(self.model)))
         with torch.inference_mode():
             for indices, batch in self.sorted_batches(encoded):
-                logits[indices] = self.model(**batch).logits.float().cpu()
+                logits[indices] = self.classifier_logits(batch)
         return logits
 
     # -- finetuning -----------------------------------------------------------------------
     def pre_finetuning(self, labels: Mapping[int, str], multi_label: bool = False, **_: Any) -> None:
         """Build a classification head for ``labels`` (``{index: label}``) unless it is already the one."""
+        # Also here, not only in training_step: a finetune with its own step= may never call that.
+        self.stale_export()
         id2label = {int(index): str(label) for index, label in labels.items()}
         problem_type: Literal["single_label_classification", "multi_label_classification"] = (
             MULTI_LABEL if multi_label else SINGLE_LABEL
@@ -133,4 +138,5 @@ class HFSeqTCModel(HFModel):
 
     def training_step(self, batch: Mapping[str, Any], task: str = TEXT_CLASSIFICATION) -> torch.Tensor:
         """The ``[batch, labels]`` logits: the core applies cross-entropy, or a sigmoid per label."""
+        self.stale_export()  # the weights are about to change: exported anew at the next inference
         return self.model(**batch).logits

@@ -4,10 +4,11 @@ Only the transformer (the first module) runs in OpenVINO; tokenising, pooling an
 stay with Sentence Transformers, so the vectors are the torch path's (min cosine ≥ 0.9999 in f32).
 The transformer is exported with ``torch.export`` (dynamic batch and sequence lengths) and
 ``openvino.convert_model`` once, then cached as OpenVINO IR (an XML graph and a binary of weights:
-no code) under ``$BPCORE_HOME/.cache/openvino/<weights hash>-<openvino version>/``, written to a
-temporary folder and renamed into place, so a killed export leaves nothing half-written. Each
-load checks the cached files against the sizes and hashes recorded at export; a folder that
-fails the check, or that OpenVINO cannot read, is exported again.
+no code) under ``$BPCORE_HOME/.cache/openvino/<weights hash>-<openvino version>/`` by
+:func:`bpcore.plugins.cached_export`: written to a temporary folder and renamed into place, so a
+killed export leaves nothing half-written. Each load checks the cached files against the sizes
+and hashes recorded at export; a folder that fails the check, or that OpenVINO cannot read, is
+exported again.
 
 OpenVINO runs bf16 where the CPU computes it natively (AMX or avx512-bf16, which OpenVINO lists
 as the ``BF16`` capability), else f32; it uses as many threads as ``torch.get_num_threads()``.
@@ -23,13 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import sys
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,14 +32,20 @@ import numpy as np
 import torch
 from sentence_transformers import SentenceTransformer
 
-from bpcore.plugins import InputError, ModelLoadError, SavedFolder, quiet
+from bpcore.plugins import (
+    InputError,
+    ModelLoadError,
+    SavedFolder,
+    cached_export,
+    export_cache,
+    export_folder,
+    quiet,
+)
 
 #: What ``backend=`` takes.
 BACKENDS = ("torch", "openvino")
 #: The extra that installs OpenVINO.
 EXTRA = "bp-st[openvino]"
-#: The record of an export, written last into its folder.
-RECORD = "export.json"
 GRAPH, WEIGHTS = "model.xml", "model.bin"
 #: Example texts to trace the transformer with: two, of different lengths, so that neither dimension is fixed.
 EXAMPLE_TEXTS = ("An example sentence.", "Another, rather longer example sentence to vectorise.")
@@ -72,8 +72,7 @@ def import_openvino() -> Any:
 
 def cache_root() -> Path:
     """Where exports are cached: ``$BPCORE_HOME/.cache/openvino`` (home: ``~/.cache/bpcore`` when unset)."""
-    home = Path(os.environ.get("BPCORE_HOME") or Path.home() / ".cache" / "bpcore")
-    return home / ".cache" / "openvino"
+    return export_cache("openvino")
 
 
 class OpenVINOEncoder:
@@ -93,10 +92,17 @@ class OpenVINOEncoder:
         openvino = import_openvino()
         transformer = _transformer_of(model, label)
         self.input_names = _input_names(model, transformer)
-        key = f"{_weights_hash(transformer, self.input_names)}-{_version(openvino)}"
         #: The folder of the cached export this encoder runs.
-        self.folder = cache_root() / key
-        self.compiled = _load_or_export(openvino, model, transformer, self.input_names, self.folder, label)
+        self.folder = export_folder(
+            "openvino", _version(openvino), transformer, _settings(transformer), self.input_names
+        )
+        self.compiled = cached_export(
+            self.folder,
+            export=lambda staging: _export(openvino, model, transformer, self.input_names, staging),
+            load=lambda saved: _compile(openvino, saved),
+            plugin="bp-st",
+            what=f"{label} to OpenVINO",
+        )
 
     def encode(self, model: SentenceTransformer, texts: Sequence[str], batch_size: int) -> torch.Tensor:
         """The ``[len(texts), vector_size]`` vectors of ``texts``, as ``model.encode`` computes them.
@@ -150,63 +156,22 @@ def _input_names(model: SentenceTransformer, transformer: torch.nn.Module) -> li
     return [name for name, value in features.items() if isinstance(value, torch.Tensor) and name in accepted]
 
 
-def _weights_hash(transformer: torch.nn.Module, input_names: Sequence[str]) -> str:
-    """A hash of what the exported graph computes: the architecture, its config, inputs and every weight."""
-    digest = hashlib.sha256()
-    config = getattr(transformer, "config", None)
-    settings = config.to_dict() if config is not None else {}
-    settings.pop("_name_or_path", None)  # where the weights were read from changes nothing
-    digest.update(type(transformer).__qualname__.encode())
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(list(input_names)).encode())
-    for name, tensor in transformer.state_dict().items():
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().data)
-    return digest.hexdigest()[:24]
-
-
 def _version(openvino: Any) -> str:
     # "2026.4.1-22982-e213a147257-releases/2026/4": the release is what changes the IR it writes.
     return str(openvino.__version__).split("-")[0]
 
 
-def _load_or_export(
-    openvino: Any,
-    model: SentenceTransformer,
-    transformer: torch.nn.Module,
-    input_names: list[str],
-    folder: Path,
-    label: str,
-) -> Any:
-    """The compiled cached export in ``folder``; exported first when missing, again when unreadable."""
-    if folder.exists():
-        try:
-            return _compile(openvino, _checked_graph(folder, input_names))
-        except (ModelLoadError, RuntimeError, OSError) as error:
-            print(
-                f"bp-st: the OpenVINO cache {folder} is unusable ({error}); exporting again", file=sys.stderr
-            )
-            shutil.rmtree(folder, ignore_errors=True)
-    _export(openvino, model, transformer, input_names, folder, label)
-    return _compile(openvino, _checked_graph(folder, input_names))
+def _settings(transformer: torch.nn.Module) -> dict[str, Any]:
+    """The transformer's configuration: it changes what the graph computes as much as the weights do."""
+    config = getattr(transformer, "config", None)
+    settings = config.to_dict() if config is not None else {}
+    settings.pop("_name_or_path", None)  # where the weights were read from changes nothing
+    return settings
 
 
-def _checked_graph(folder: Path, input_names: list[str]) -> Any:
-    """The IR files of ``folder`` (paths), after checking them against the export's record."""
-    saved = SavedFolder(folder)
-    record = saved.read_json(RECORD)
-    files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, dict) or record.get("inputs") != input_names or set(files) != {GRAPH, WEIGHTS}:
-        raise ModelLoadError(f"{RECORD} does not describe this model's export")
-    for name, expected in files.items():
-        if _describe(saved.file(name)) != expected:
-            raise ModelLoadError(f"{name} differs from what was exported")
-    return saved.file(GRAPH), saved.file(WEIGHTS)
-
-
-def _compile(openvino: Any, files: tuple[Path, Path]) -> Any:
+def _compile(openvino: Any, saved: SavedFolder) -> Any:
     core = openvino.Core()
-    graph = core.read_model(str(files[0]), str(files[1]))
+    graph = core.read_model(str(saved.file(GRAPH)), str(saved.file(WEIGHTS)))
     capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
     config = {
         "INFERENCE_PRECISION_HINT": "bf16" if "BF16" in capabilities else "f32",
@@ -220,52 +185,12 @@ def _export(
     model: SentenceTransformer,
     transformer: torch.nn.Module,
     input_names: list[str],
-    folder: Path,
-    label: str,
-) -> None:
-    """Export ``transformer`` into ``folder`` through a temporary folder beside it, renamed into place."""
-    print(f"bp-st: exporting {label} to OpenVINO, once (cached in {folder})", file=sys.stderr)
-    started = time.monotonic()
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    _clean_killed_exports(folder)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}-", dir=folder.parent))
-    try:
-        graph = _convert(openvino, model, transformer, input_names)
-        openvino.save_model(graph, str(temporary / GRAPH), compress_to_fp16=False)
-        record = {
-            "format": "openvino-ir",
-            "openvino": str(openvino.__version__),
-            "exported_seconds": round(time.monotonic() - started, 1),
-            "inputs": input_names,
-            "files": {name: _describe(temporary / name) for name in (GRAPH, WEIGHTS)},
-        }
-        (temporary / RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
-        try:
-            temporary.rename(folder)
-        except OSError:
-            if not folder.exists():
-                raise  # otherwise another process exported the same weights first: theirs is used
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def _clean_killed_exports(folder: Path) -> None:
-    """Remove the temporary folders that killed exports of ``folder`` left behind (their process is gone)."""
-    prefix = f".{folder.name}."
-    for leftover in folder.parent.glob(f"{prefix}*"):
-        pid = leftover.name[len(prefix) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            shutil.rmtree(leftover, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # someone else's process
-    return True
+    staging: Path,
+) -> dict[str, Any]:
+    """Write ``transformer``'s OpenVINO IR into ``staging``; return what to record of it."""
+    graph = _convert(openvino, model, transformer, input_names)
+    openvino.save_model(graph, str(staging / GRAPH), compress_to_fp16=False)
+    return {"format": "openvino-ir", "openvino": str(openvino.__version__), "inputs": input_names}
 
 
 def _convert(
@@ -308,11 +233,3 @@ class _TokenEmbeddings(torch.nn.Module):
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
         inputs = dict(zip(self.input_names, tensors))
         return self.transformer(**inputs, return_dict=True).last_hidden_state
-
-
-def _describe(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
