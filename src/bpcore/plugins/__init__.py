@@ -34,7 +34,14 @@ from bpcore.errors import (
     ModelProtocolError,
     TaskNotSupportedError,
 )
-from bpcore.plugins.exports import cached_export, export_cache, export_folder, weights_hash
+from bpcore.plugins.exports import (
+    cached_export,
+    check_backend,
+    export_cache,
+    export_folder,
+    import_engine,
+    weights_hash,
+)
 from bpcore.plugins.hookspecs import hookimpl
 from bpcore.plugins.specs import ModelSpec, RegisterClass, RegisterModel
 from bpcore.quiet import BarSwitch, quiet
@@ -94,6 +101,7 @@ __all__ = [
     "TaskNotSupportedError",
     "adamw",
     "cached_export",
+    "check_backend",
     "check_int",
     "check_numbers",
     "check_paths",
@@ -101,6 +109,7 @@ __all__ = [
     "export_cache",
     "export_folder",
     "hookimpl",
+    "import_engine",
     "lazy_exports",
     "learned_label_answers",
     "load_image",

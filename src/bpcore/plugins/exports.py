@@ -27,6 +27,7 @@ Example (a plugin's backend)::
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bpcore.errors import ModelLoadError
+from bpcore.errors import InputError, ModelLoadError
 from bpcore.saved_folder import SavedFolder
 
 if TYPE_CHECKING:
@@ -46,6 +47,27 @@ if TYPE_CHECKING:
 #: The record of an export, written last into its folder: what the plugin recorded, and every file's size and hash.
 RECORD = "export.json"
 Loaded = TypeVar("Loaded")
+
+
+def check_backend(backend: Any, backends: tuple[str, ...]) -> str:
+    """``backend`` if it is one of ``backends``, else an InputError naming the ``backend`` field."""
+    if not isinstance(backend, str) or backend not in backends:
+        raise InputError(f"expected one of {', '.join(backends)}, got {backend!r}", field="backend")
+    return backend
+
+
+def import_engine(module: str, extra: str, name: str | None = None) -> Any:
+    """The engine's module, or a ModelLoadError naming the ``extra`` that installs it.
+
+    Example: ``openvino = import_engine("openvino", "bp-st[openvino]", name="OpenVINO")``.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ModelLoadError(
+            f"backend={module!r} needs {name or module}, which is not installed: pip install '{extra}' "
+            f"(or use backend='torch') [{type(error).__name__}: {error}]"
+        ) from error
 
 
 def home() -> Path:

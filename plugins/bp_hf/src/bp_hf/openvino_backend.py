@@ -42,7 +42,11 @@ from bpcore.plugins import (
     SavedFolder,
     cached_export,
     export_folder,
+    import_engine,
     quiet,
+)
+from bpcore.plugins import (
+    check_backend as one_of_backends,
 )
 
 if TYPE_CHECKING:
@@ -63,21 +67,12 @@ _BACKEND_LOCK = threading.Lock()
 
 def check_backend(backend: Any) -> str:
     """``backend`` if it is one of :data:`BACKENDS`, else an InputError naming it."""
-    if not isinstance(backend, str) or backend not in BACKENDS:
-        raise InputError(f"expected one of {', '.join(BACKENDS)}, got {backend!r}", field="backend")
-    return backend
+    return one_of_backends(backend, BACKENDS)
 
 
 def import_openvino() -> Any:
     """The ``openvino`` module, or a ModelLoadError naming the extra that installs it."""
-    try:
-        import openvino
-    except ImportError as error:
-        raise ModelLoadError(
-            f"backend='openvino' needs OpenVINO, which is not installed: pip install '{EXTRA}' "
-            f"(or use backend='torch') [{type(error).__name__}: {error}]"
-        ) from error
-    return openvino
+    return import_engine("openvino", EXTRA, name="OpenVINO")
 
 
 class HFClassifier(HFModel):
